@@ -1,0 +1,3 @@
+module github.com/incluster/incluster
+
+go 1.26
