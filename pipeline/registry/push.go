@@ -100,7 +100,6 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 	}
 	switch {
 	case existing == digest.String():
-		c.logger.Info("tag already points at the digest", "reference", result.Reference)
 		result.Unchanged = true
 		return result, nil
 	case existing != "" && !req.Overwrite:
@@ -125,7 +124,6 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 	if err := pusher.Push(ctx, ref, req.Artifact); err != nil {
 		return Result{}, c.classify(op, err)
 	}
-	c.logger.Info("pushed", "reference", result.Reference, "bytes_uploaded", result.BytesUploaded())
 	return result, nil
 }
 

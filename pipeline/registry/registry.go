@@ -41,8 +41,8 @@ type Options struct {
 	Jobs int
 	// Transport is the HTTP transport. Nil means http.DefaultTransport.
 	Transport http.RoundTripper
-	// Logger receives a message per blob uploaded or found and one per
-	// push. Nil discards them.
+	// Logger receives a message per blob uploaded or found. Nil discards
+	// them.
 	Logger *slog.Logger
 	// UserAgent is the User-Agent header. Empty means "incluster".
 	UserAgent string

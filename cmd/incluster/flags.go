@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Environment variables that the commands read.
+const (
+	envUsername = "INCLUSTER_USERNAME"
+	envToken    = "INCLUSTER_TOKEN"
+)
+
+// errHelp means --help was given and the help text printed.
+var errHelp = errors.New("help requested")
+
+// usageError is an invalid command line: exit code 2.
+type usageError struct{ message string }
+
+func (e *usageError) Error() string { return e.message }
+
+func usagef(format string, args ...any) error {
+	return &usageError{message: fmt.Sprintf(format, args...)}
+}
+
+// newFlagSet returns a flag set whose help text is usage followed by the
+// flag list.
+func newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), strings.TrimLeft(usage, "\n"))
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, allowing flags after positional arguments, and
+// returns the positional arguments. A "--" ends the flags. --help prints
+// the help text to s.out and returns errHelp.
+func parse(fs *flag.FlagSet, s *streams, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(s.out)
+				fs.Usage()
+				return nil, errHelp
+			}
+			return nil, usagef("%s: %v\nRun 'incluster %s --help' for usage.", fs.Name(), err, fs.Name())
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		// flag.Parse stops at the first positional argument or after "--".
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// stringList is a flag that may be given more than once.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// credentialFlags are the flags and environment variables for a username
+// and a token. The token is never a flag value, so that it stays out of
+// process listings and shell history.
+type credentialFlags struct {
+	username  string
+	tokenFile string
+}
+
+func (c *credentialFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.username, "username", "", "user name for the registry or Gitea (default $"+envUsername+")")
+	fs.StringVar(&c.tokenFile, "token-file", "", "read the token from this file, or from standard input if '-' (default: the value of $"+envToken+")")
+}
+
+// resolve returns the username and the token. Without a token file or
+// $INCLUSTER_TOKEN, the token is empty (anonymous access).
+func (c *credentialFlags) resolve(s *streams) (username, token string, err error) {
+	username = c.username
+	if username == "" {
+		username = s.getenv(envUsername)
+	}
+	switch {
+	case c.tokenFile == "-":
+		data, err := io.ReadAll(io.LimitReader(s.in, 1<<20))
+		if err != nil {
+			return "", "", fmt.Errorf("read the token from standard input: %w", err)
+		}
+		token = strings.TrimSpace(string(data))
+		if token == "" {
+			return "", "", usagef("--token-file -: standard input is empty")
+		}
+	case c.tokenFile != "":
+		data, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return "", "", fmt.Errorf("read the token: %w", err)
+		}
+		token = strings.TrimSpace(string(data))
+		if token == "" {
+			return "", "", usagef("--token-file %s: the file is empty", c.tokenFile)
+		}
+	default:
+		token = s.getenv(envToken)
+	}
+	if token != "" && username == "" {
+		return "", "", usagef("a token needs a username: set --username or $%s", envUsername)
+	}
+	return username, token, nil
+}
