@@ -366,4 +366,3 @@ func TestNextTagUnreachable(t *testing.T) {
 	assert.Check(t, is.Equal(r.stdout, ""))
 	assert.Check(t, is.Contains(r.stderr, fmt.Sprintf("list tags of %s: registry unreachable", repo)))
 }
-
