@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared paths, versions and helpers for hack/stack and hack/test.
 # Sourced, never run. Every component file (gitea.sh, netns.sh, engine.sh,
 # images.sh) defines COMPONENT_build, COMPONENT_start, COMPONENT_stop,
@@ -19,33 +20,57 @@ INCLUSTER_LOGS=$INCLUSTER_STATE/logs
 # Host-side addresses. Everything listens on 127.0.0.1.
 GITEA_HTTP_PORT=${GITEA_HTTP_PORT:-3000}
 
+# Name of the private network namespace that stands for the cluster
+# network. A second stack instance (another INCLUSTER_STATE and port) must
+# also set another INCLUSTER_NETNS, so that the two never share one.
+INCLUSTER_NETNS=${INCLUSTER_NETNS:-incluster}
+
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() {
 	printf 'stack: error: %s\n' "$*" >&2
 	exit 1
 }
 
-# need_cmd CMD APT_PACKAGE: installs the Debian package that provides CMD
-# when CMD is missing, and fails with the package name when apt cannot.
-need_cmd() {
-	local cmd=$1 pkg=$2
-	command -v "$cmd" >/dev/null 2>&1 && return 0
-	[ -x "$cmd" ] && return 0
-	log "installing $pkg (for $cmd)"
+# apt_install PACKAGE: installs a Debian package, running apt-get update
+# once per process first (INCLUSTER_APT_UPDATED=1 skips it).
+apt_install() {
+	local pkg=$1
+	log "installing $pkg"
 	if [ -z "${INCLUSTER_APT_UPDATED:-}" ]; then
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed; install $pkg by hand"
 		INCLUSTER_APT_UPDATED=1
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2 ||
 		die "missing package $pkg: apt-get install $pkg failed; install it by hand and run again"
+}
+
+# need_cmd CMD APT_PACKAGE: installs the Debian package that provides CMD
+# (a command name or an absolute path) when CMD is missing, and fails
+# with the package name when apt cannot.
+need_cmd() {
+	local cmd=$1 pkg=$2
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	[ -x "$cmd" ] && return 0
+	apt_install "$pkg"
 	command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || die "package $pkg is installed but $cmd is still missing"
 }
 
-# port_free PORT: fails with the owner of PORT when something listens on it.
+# need_file FILE APT_PACKAGE: like need_cmd, for a data file such as the
+# CA bundle or the time zone database.
+need_file() {
+	local file=$1 pkg=$2
+	[ -e "$file" ] && return 0
+	apt_install "$pkg"
+	[ -e "$file" ] || die "package $pkg is installed but $file is still missing"
+}
+
+# port_free PORT VARIABLE: fails, naming the process that listens on PORT
+# (on any address) and the VARIABLE that picks another port.
 port_free() {
-	local port=$1 owner
-	owner=$(ss -Hltnp "sport = :$port" 2>/dev/null || true)
-	[ -z "$owner" ] || die "port 127.0.0.1:$port is already taken: $owner; stop that process or set the port variable to a free one"
+	local port=$1 var=$2 owner
+	need_cmd ss iproute2
+	owner=$(ss -Hltnp "sport = :$port" 2>/dev/null | awk '{print $4, $6}' | head -n 1)
+	[ -z "$owner" ] || die "port $port is already taken ($owner); stop that process or set $var to a free port"
 }
 
 # pid_alive NAME: true when $INCLUSTER_STATE/NAME.pid names a live process.
@@ -97,13 +122,14 @@ stop_pid() {
 }
 
 # wait_for DESCRIPTION SECONDS CMD...: runs CMD every 0.2s until it
-# succeeds, and fails after SECONDS with DESCRIPTION.
+# succeeds, and fails with a message naming DESCRIPTION after SECONDS.
 wait_for() {
-	local what=$1 seconds=$2 i
+	local what=$1 seconds=$2 _
 	shift 2
-	for i in $(seq 1 $((seconds * 5))); do
+	for _ in $(seq 1 $((seconds * 5))); do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
+	log "timed out after ${seconds}s waiting for $what"
 	return 1
 }
