@@ -7,7 +7,7 @@
 # Pinned versions. Cached binaries are named after them, so changing a
 # version here makes the next `up` build the new one and keep the old.
 GITEA_VERSION=${GITEA_VERSION:-1.27.3}
-DAGGER_VERSION=${DAGGER_VERSION:-v0.21.8}
+DAGGER_VERSION=${DAGGER_VERSION:-v0.19.2}
 
 # Binaries are cached per version under INCLUSTER_CACHE. Runtime state
 # (PID files, logs, Gitea data, the engine socket) lives under
