@@ -1,0 +1,108 @@
+package writeback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff sets the delays between attempts after a conflict or a server
+// error. Each delay is drawn uniformly from zero to an upper bound that
+// starts at Initial and doubles up to Max ("full jitter"), so that bumps
+// that collided once spread out instead of colliding again.
+type Backoff struct {
+	// Initial is the first upper bound. Zero means 50ms.
+	Initial time.Duration
+	// Max caps the upper bound. Zero means 2s.
+	Max time.Duration
+	// AttemptTimeout bounds one attempt, so that a server that hangs
+	// does not use the whole Request.Timeout. Zero means 30s.
+	AttemptTimeout time.Duration
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Initial <= 0 {
+		b.Initial = 50 * time.Millisecond
+	}
+	if b.Max <= 0 {
+		b.Max = 2 * time.Second
+	}
+	if b.Max < b.Initial {
+		b.Max = b.Initial
+	}
+	if b.AttemptTimeout <= 0 {
+		b.AttemptTimeout = 30 * time.Second
+	}
+	return b
+}
+
+// delay returns the jittered delay before attempt n+1, for n >= 1.
+func (b Backoff) delay(n int) time.Duration {
+	bound := b.Initial
+	for i := 1; i < n && bound < b.Max; i++ {
+		bound *= 2
+	}
+	bound = min(bound, b.Max)
+	return time.Duration(rand.Int64N(int64(bound) + 1))
+}
+
+// retryable reports whether err may go away on a new attempt: a conflict
+// with a concurrent update, or an unreachable or failing server.
+func retryable(err error) bool {
+	return errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable)
+}
+
+// attemptFunc runs one attempt. It wraps ErrConflict or ErrUnavailable in
+// its error to ask for another attempt.
+type attemptFunc func(ctx context.Context, attempt int) (Result, error)
+
+// retry runs attempt until it succeeds, fails with an error that is not
+// retryable, or ctx is done. The returned Result has Attempts set.
+func retry(ctx context.Context, b Backoff, log *slog.Logger, op string, attempt attemptFunc) (Result, error) {
+	b = b.withDefaults()
+	log = loggerOrDiscard(log)
+	start := time.Now()
+	var last error
+	for n := 1; ; n++ {
+		actx, cancel := context.WithTimeout(ctx, b.AttemptTimeout)
+		res, err := attempt(actx, n)
+		cancel()
+		if err == nil {
+			res.Attempts = n
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return Result{}, giveUp(op, n, start, last, err, ctx.Err())
+		}
+		if !retryable(err) {
+			return Result{}, err
+		}
+		last = err
+		wait := b.delay(n)
+		log.Warn("write-back attempt failed, retrying", "operation", op, "attempt", n, "delay", wait, "error", err)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return Result{}, giveUp(op, n, start, last, err, ctx.Err())
+		case <-timer.C:
+		}
+	}
+}
+
+// giveUp builds the error for a Write that ran out of time. It wraps the
+// last retryable error, so that callers still see ErrConflict or
+// ErrUnavailable, and the context error.
+func giveUp(op string, attempts int, start time.Time, last, err, ctxErr error) error {
+	if last == nil || retryable(err) {
+		last = err
+	}
+	elapsed := time.Since(start).Round(time.Millisecond)
+	if errors.Is(last, ctxErr) {
+		return fmt.Errorf("%s: gave up after %d attempts in %s: %w", op, attempts, elapsed, last)
+	}
+	return fmt.Errorf("%s: gave up after %d attempts in %s (%w): %w", op, attempts, elapsed, ctxErr, last)
+}
