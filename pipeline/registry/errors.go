@@ -65,7 +65,7 @@ func (c *Client) classify(op string, err error) error {
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
 		case http.StatusUnauthorized:
-			return c.redact(fmt.Errorf("%s: %w for user %q (HTTP 401): check the username and the token, and that the token has the package write scope (Gitea: write:package): %w",
+			return c.redact(fmt.Errorf("%s: %w for user %q (HTTP 401): check the username and the token, that the token has the package write scope (Gitea: write:package), and that the user may write packages of the repository's owner: %w",
 				op, ErrUnauthorized, c.credentials.Username, err))
 		case http.StatusForbidden:
 			return c.redact(fmt.Errorf("%s: %w to user %q (HTTP 403): the token needs write access to packages (Gitea: the write:package scope) and the user needs write access to the owner: %w",

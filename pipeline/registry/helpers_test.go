@@ -37,7 +37,7 @@ type testRegistry struct {
 // startRegistry starts an in-memory registry. With users set, it requires
 // HTTP basic authentication, and a user without write access may only
 // read.
-func startRegistry(t *testing.T, users map[string]userAccess) *testRegistry {
+func startRegistry(t testing.TB, users map[string]userAccess) *testRegistry {
 	t.Helper()
 	r := &testRegistry{}
 	handler := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
@@ -98,7 +98,7 @@ func (r *testRegistry) resetRequests() {
 	r.requests = nil
 }
 
-func randomImage(t *testing.T, size, layers int64) v1.Image {
+func randomImage(t testing.TB, size, layers int64) v1.Image {
 	t.Helper()
 	img, err := random.Image(size, layers)
 	assert.NilError(t, err)
@@ -107,7 +107,7 @@ func randomImage(t *testing.T, size, layers int64) v1.Image {
 
 // writeLayout writes an OCI layout whose index.json lists the given
 // images and indexes.
-func writeLayout(t *testing.T, artifacts ...any) string {
+func writeLayout(t testing.TB, artifacts ...any) string {
 	t.Helper()
 	dir := t.TempDir()
 	p, err := layout.Write(dir, empty.Index)

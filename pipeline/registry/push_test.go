@@ -20,7 +20,7 @@ import (
 	"github.com/incluster/incluster/pipeline/registry"
 )
 
-func openSource(t *testing.T, p string) *registry.Source {
+func openSource(t testing.TB, p string) *registry.Source {
 	t.Helper()
 	src, err := registry.Open(p)
 	assert.NilError(t, err)

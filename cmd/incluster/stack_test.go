@@ -1,0 +1,100 @@
+//go:build stack
+
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"code.gitea.io/sdk/gitea"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/incluster/incluster/internal/stacktest"
+)
+
+// newGiteaUser creates a Gitea user with a random name and a token with
+// the given scopes, and deletes the user and its packages when the test
+// ends. It returns the user name and the token.
+func newGiteaUser(t *testing.T, scopes ...gitea.AccessTokenScope) (string, string) {
+	t.Helper()
+	stack := stacktest.Gitea(t)
+	admin, err := gitea.NewClient(stack.GiteaURL, gitea.SetToken(stack.GiteaToken))
+	assert.NilError(t, err)
+	suffix := make([]byte, 4)
+	_, err = rand.Read(suffix)
+	assert.NilError(t, err)
+	name := "cli-test-" + hex.EncodeToString(suffix)
+	password := "pw-" + hex.EncodeToString(suffix) + "-Aa1!"
+	mustChange := false
+	_, _, err = admin.AdminCreateUser(gitea.CreateUserOption{
+		Username: name, Email: name + "@example.invalid", Password: password, MustChangePassword: &mustChange,
+	})
+	assert.NilError(t, err, "create Gitea user %s", name)
+	t.Cleanup(func() {
+		packages, _, err := admin.ListPackages(name, gitea.ListPackagesOptions{})
+		assert.Check(t, err, "list packages of %s", name)
+		for _, p := range packages {
+			_, err := admin.DeletePackage(name, p.Type, p.Name, p.Version)
+			assert.Check(t, err, "delete package %s of %s", p.Name, name)
+		}
+		_, err = admin.AdminDeleteUser(name)
+		assert.Check(t, err, "delete Gitea user %s", name)
+	})
+	user, err := gitea.NewClient(stack.GiteaURL, gitea.SetBasicAuth(name, password))
+	assert.NilError(t, err)
+	token, _, err := user.CreateAccessToken(gitea.CreateAccessTokenOption{Name: "cli", Scopes: scopes})
+	assert.NilError(t, err)
+	return name, token.Token
+}
+
+func TestGiteaPushNeverPrintsToken(t *testing.T) {
+	stack := stacktest.Gitea(t)
+	user, token := newGiteaUser(t, gitea.AccessTokenScopeWritePackage)
+	dir, digest := writeLayout(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	assert.NilError(t, os.WriteFile(tokenFile, []byte(token), 0o600))
+	repo := stack.Registry + "/" + user + "/app"
+	env := []string{"INCLUSTER_USERNAME=" + user}
+
+	pushed := runProgram(t, "", env, "push", "--token-file", tokenFile, dir, repo+":v0.1")
+	again := runProgram(t, "", env, "push", "--token-file", tokenFile, dir, repo+":v0.1")
+	next := runProgram(t, "", env, "next-tag", "--token-file", tokenFile, repo)
+	conflict := runProgram(t, token, env, "push", "--token-file", "-", otherLayout(t), repo+":v0.1")
+
+	assert.Check(t, is.Equal(pushed.code, 0), "stderr: %s", pushed.stderr)
+	assert.Check(t, is.Equal(pushed.stdout, repo+":v0.1@"+digest+"\n"))
+	assert.Check(t, is.Equal(again.code, 0), "stderr: %s", again.stderr)
+	assert.Check(t, is.Contains(again.stderr, "unchanged"))
+	assert.Check(t, is.Equal(next.stdout, "v0.2\n"), "stderr: %s", next.stderr)
+	assert.Check(t, is.Equal(conflict.code, 3), "stderr: %s", conflict.stderr)
+	for name, r := range map[string]execution{"push": pushed, "repeat": again, "next-tag": next, "conflict": conflict} {
+		assert.Check(t, !strings.Contains(r.stdout+r.stderr, token), "%s printed the token", name)
+	}
+}
+
+func TestGiteaPushRejectedTokens(t *testing.T) {
+	stack := stacktest.Gitea(t)
+	user, readOnly := newGiteaUser(t, gitea.AccessTokenScope("read:repository"))
+	const wrong = "0123456789abcdef0123456789abcdef01234567"
+	dir, _ := writeLayout(t)
+	ref := stack.Registry + "/" + user + "/app:v0.1"
+
+	for name, token := range map[string]string{"wrong token": wrong, "token without package scope": readOnly} {
+		r := runProgram(t, "", []string{"INCLUSTER_USERNAME=" + user, "INCLUSTER_TOKEN=" + token}, "push", dir, ref)
+		assert.Check(t, is.Equal(r.code, 1), "%s: %s", name, r.stderr)
+		assert.Check(t, is.Equal(r.stdout, ""), name)
+		assert.Check(t, is.Contains(r.stderr, "write:package"), name)
+		assert.Check(t, !strings.Contains(r.stderr, token), "%s: the token is in the output", name)
+	}
+}
+
+func otherLayout(t *testing.T) string {
+	t.Helper()
+	dir, _ := writeLayout(t)
+	return dir
+}
