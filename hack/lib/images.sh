@@ -45,7 +45,7 @@ images_start() {
 		>"$INCLUSTER_STATE/images.json" || die "pushing the base images failed"
 }
 
-images_stop() { :; }
+images_stop() { log "images stay in Gitea's registry until Gitea's data is removed"; }
 
 images_status() {
 	[ -x "$IMAGES_MIRROR" ] || return 1

@@ -219,32 +219,57 @@ func (e *layerEntry) writeContent(w io.Writer) error {
 }
 
 // Layer returns the gzip-compressed layer, cached as cacheDir/NAME-FP.tar.gz
-// where FP starts the fingerprint. The compressed file, not the tar stream,
+// where FP starts the fingerprint, with the uncompressed digest (diff ID)
+// next to it in NAME-FP.diffid. The compressed file, not the tar stream,
 // fixes the digest, so reusing it keeps the digest stable even if a later
 // Go release compressed differently. Older files of the same NAME are
 // removed.
 func (b *layerBuilder) Layer(cacheDir, name string) (v1.Layer, error) {
 	fp := b.Fingerprint()[:20]
-	file := filepath.Join(cacheDir, name+"-"+fp+".tar.gz")
-	if _, err := os.Stat(file); err != nil {
-		if err := b.writeCompressed(file); err != nil {
+	base := filepath.Join(cacheDir, name+"-"+fp)
+	file := base + ".tar.gz"
+	diffIDFile := base + ".diffid"
+	data, err := os.ReadFile(diffIDFile)
+	if _, statErr := os.Stat(file); err != nil || statErr != nil {
+		if err := b.writeCompressed(file, diffIDFile); err != nil {
 			return nil, err
 		}
+		if data, err = os.ReadFile(diffIDFile); err != nil {
+			return nil, fmt.Errorf("reading layer %s: %w", diffIDFile, err)
+		}
 	}
-	old, _ := filepath.Glob(filepath.Join(cacheDir, name+"-*.tar.gz"))
+	diffID, err := v1.NewHash(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("reading layer %s: %w", diffIDFile, err)
+	}
+
+	old, _ := filepath.Glob(filepath.Join(cacheDir, name+"-*"))
 	for _, o := range old {
-		if o != file {
+		if o != file && o != diffIDFile {
 			os.Remove(o)
 		}
 	}
+
 	layer, err := tarball.LayerFromFile(file, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, fmt.Errorf("reading layer %s: %w", file, err)
 	}
-	return layer, nil
+	return cachedLayer{Layer: layer, diffID: diffID}, nil
 }
 
-func (b *layerBuilder) writeCompressed(file string) (err error) {
+// cachedLayer is a layer with the diff ID recorded when it was written,
+// because computing the diff ID means decompressing the whole layer.
+type cachedLayer struct {
+	v1.Layer
+	diffID v1.Hash
+}
+
+func (l cachedLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// writeCompressed writes the gzip-compressed layer to file and the sha256
+// of the uncompressed tar stream to diffIDFile. Both appear atomically,
+// the diff ID last, so a reader that finds diffIDFile finds file complete.
+func (b *layerBuilder) writeCompressed(file, diffIDFile string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return fmt.Errorf("creating the layer cache: %w", err)
 	}
@@ -263,7 +288,8 @@ func (b *layerBuilder) writeCompressed(file string) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := b.WriteTar(zw); err != nil {
+	sum := sha256.New()
+	if err := b.WriteTar(io.MultiWriter(zw, sum)); err != nil {
 		return fmt.Errorf("writing layer %s: %w", file, err)
 	}
 	if err := zw.Close(); err != nil {
@@ -278,6 +304,28 @@ func (b *layerBuilder) writeCompressed(file string) (err error) {
 	}
 	if err := os.Rename(tmp.Name(), file); err != nil {
 		return fmt.Errorf("writing layer %s: %w", file, err)
+	}
+	return writeFileAtomic(diffIDFile, "sha256:"+hex.EncodeToString(sum.Sum(nil))+"\n")
+}
+
+func writeFileAtomic(file, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".diffid-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	_, err = tmp.WriteString(content)
+	if closeErr := tmp.Close(); err == nil {
+		err = closeErr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", file, err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"gotest.tools/v3/assert"
 	"gotest.tools/v3/fs"
 )
@@ -156,4 +157,21 @@ func TestHostTreeSkipsLinkOutside(t *testing.T) {
 	assert.Check(t, !hasLink, "a link out of the tree must be left out")
 	_, hasFile := b.entries["usr/share/zoneinfo/UTC"]
 	assert.Check(t, hasFile)
+}
+
+func TestLayerCachedDiffID(t *testing.T) {
+	src := testSources(t)
+	b := newLayerBuilder()
+	assert.NilError(t, b.HostTree("/usr/share/zoneinfo", src.ZoneInfo))
+	layer, err := b.Layer(src.CacheDir, "zoneinfo")
+	assert.NilError(t, err)
+	cached, err := layer.DiffID()
+	assert.NilError(t, err)
+
+	// The diff ID that go-containerregistry computes by decompressing.
+	plain, err := tarball.LayerFromFile(filepath.Join(src.CacheDir, "zoneinfo-"+b.Fingerprint()[:20]+".tar.gz"))
+	assert.NilError(t, err)
+	want, err := plain.DiffID()
+	assert.NilError(t, err)
+	assert.Equal(t, cached, want)
 }
