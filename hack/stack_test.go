@@ -254,3 +254,17 @@ func TestUnknownComponent(t *testing.T) {
 	assert.Check(t, code != 0)
 	assert.Check(t, is.Contains(stderr, "unknown component 'no-such-component'"))
 }
+
+func TestDownRecycledPID(t *testing.T) {
+	in := &instance{state: t.TempDir(), port: freePort(t)}
+	// This test's own PID with a start time it cannot have: a PID file from
+	// before a reboot whose number now belongs to another process.
+	pidFile := filepath.Join(in.state, "gitea.pid")
+	assert.NilError(t, os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n1\n"), 0o644))
+
+	stderr, code := in.run(t, "down", "gitea")
+	assert.Equal(t, code, 0, stderr)
+	assert.Check(t, is.Contains(stderr, "removing stale PID file"))
+	_, err := os.Stat(pidFile)
+	assert.Check(t, os.IsNotExist(err))
+}

@@ -73,12 +73,31 @@ port_free() {
 	[ -z "$owner" ] || die "port $port is already taken ($owner); stop that process or set $var to a free port"
 }
 
-# pid_alive NAME: true when $INCLUSTER_STATE/NAME.pid names a live process.
+# A PID file holds the PID on its first line and the process's start time
+# (field 22 of /proc/PID/stat, in clock ticks since boot) on its second.
+# The start time tells a recycled PID, after a reboot for example, from
+# the process that was started, so `down` never signals a stranger.
+
+# pid_start_time PID: prints the start time of process PID.
+pid_start_time() {
+	# The command name in field 2 may contain spaces, so count from ")".
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'
+}
+
+# pid_of NAME: prints the PID recorded in $INCLUSTER_STATE/NAME.pid.
+pid_of() {
+	head -n 1 "$INCLUSTER_STATE/$1.pid" 2>/dev/null
+}
+
+# pid_alive NAME: true when $INCLUSTER_STATE/NAME.pid names a live process
+# with the recorded start time (a file without one matches any).
 pid_alive() {
-	local file=$INCLUSTER_STATE/$1.pid pid
+	local file=$INCLUSTER_STATE/$1.pid pid started
 	[ -f "$file" ] || return 1
-	pid=$(cat "$file")
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+	pid=$(pid_of "$1")
+	started=$(sed -n 2p "$file")
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	[ -z "$started" ] || [ "$(pid_start_time "$pid")" = "$started" ]
 }
 
 # pid_check_stale NAME: removes a PID file whose process is gone, with a
@@ -86,30 +105,34 @@ pid_alive() {
 pid_check_stale() {
 	local file=$INCLUSTER_STATE/$1.pid
 	if [ -f "$file" ] && ! pid_alive "$1"; then
-		log "removing stale PID file $file (process $(cat "$file") is not running)"
+		log "removing stale PID file $file (process $(pid_of "$1") is not running)"
 		rm -f "$file"
 	fi
 }
 
 # start_bg NAME CMD...: starts CMD in the background with its output in
 # $INCLUSTER_LOGS/NAME.log and records its PID in $INCLUSTER_STATE/NAME.pid.
+# setsid does not fork here (the script's children lead no process
+# group), so the recorded PID is CMD's own.
 start_bg() {
-	local name=$1
+	local name=$1 pid
 	shift
 	mkdir -p "$INCLUSTER_LOGS"
 	setsid "$@" >>"$INCLUSTER_LOGS/$name.log" 2>&1 </dev/null &
-	echo $! >"$INCLUSTER_STATE/$name.pid"
+	pid=$!
+	printf '%s\n%s\n' "$pid" "$(pid_start_time "$pid")" >"$INCLUSTER_STATE/$name.pid"
 }
 
 # stop_pid NAME: stops the process recorded for NAME with SIGTERM, then
-# SIGKILL after 10 seconds, and removes its PID file.
+# SIGKILL after 10 seconds, and removes its PID file. A stale PID file is
+# only removed.
 stop_pid() {
-	local name=$1 file=$INCLUSTER_STATE/$1.pid pid i
+	local name=$1 file=$INCLUSTER_STATE/$1.pid pid _
 	[ -f "$file" ] || return 0
-	pid=$(cat "$file")
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	pid=$(pid_of "$name")
+	if pid_alive "$name"; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 1 100); do
+		for _ in $(seq 1 100); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
@@ -117,6 +140,8 @@ stop_pid() {
 			log "$name (PID $pid) did not stop after 10s; sending SIGKILL"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
+	else
+		log "removing stale PID file $file (process $pid is not running)"
 	fi
 	rm -f "$file"
 }

@@ -234,7 +234,7 @@ gitea_start() {
 	need_cmd curl curl
 	gitea_binary_ok || die "$GITEA_BIN is missing or not version $GITEA_VERSION; run 'hack/stack build'"
 	pid_check_stale gitea
-	pid_alive gitea && die "gitea is already running (PID $(cat "$INCLUSTER_STATE/gitea.pid"))"
+	pid_alive gitea && die "gitea is already running (PID $(pid_of gitea))"
 	port_free "$GITEA_HTTP_PORT" GITEA_HTTP_PORT
 
 	mkdir -p "$GITEA_STATE/data" "$GITEA_STATE/log" "$INCLUSTER_LOGS"
@@ -252,7 +252,7 @@ gitea_start() {
 		die "Gitea did not become ready on http://127.0.0.1:$GITEA_HTTP_PORT within 60s; see $INCLUSTER_LOGS/gitea.log"
 	fi
 	gitea_token
-	log "Gitea $GITEA_VERSION is up on http://127.0.0.1:$GITEA_HTTP_PORT (PID $(cat "$INCLUSTER_STATE/gitea.pid"))"
+	log "Gitea $GITEA_VERSION is up on http://127.0.0.1:$GITEA_HTTP_PORT (PID $(pid_of gitea))"
 }
 
 gitea_healthy() {
