@@ -100,8 +100,23 @@ func (s *source) span(n *yaml.Node) (int, int, error) {
 		return 0, 0, err
 	}
 	d := s.data
+	nodeStart := pos
 	pos = s.skipProperties(pos, n.Value != "")
 	switch {
+	case n.Value == "" && n.Style&^yaml.TaggedStyle == 0:
+		// An empty value can take text only right after "key:", not after
+		// an anchor or tag, nor in "? key" or a flow "{key}" without a colon.
+		if pos != nodeStart {
+			return fail(`empty value with an anchor or tag; write the field as key: ""`)
+		}
+		colon := pos
+		for colon > 0 && (d[colon-1] == ' ' || d[colon-1] == '\t') {
+			colon--
+		}
+		if colon == 0 || d[colon-1] != ':' {
+			return fail(`empty value without a colon before it; write the field as key: ""`)
+		}
+		return pos, pos, nil
 	case n.Style&yaml.DoubleQuotedStyle != 0:
 		if pos >= len(d) || d[pos] != '"' {
 			return fail("no opening quote")

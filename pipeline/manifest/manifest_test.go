@@ -61,23 +61,8 @@ func readArgs(t *testing.T, path string) (string, Update) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	assert.NilError(t, err)
-	file := "manifest.yaml"
-	var u Update
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		key, value, _ := strings.Cut(line, "=")
-		switch key {
-		case "file":
-			file = value
-		case "image":
-			u.Image = value
-		case "tag":
-			u.Tag = value
-		case "digest":
-			u.Digest = value
-		default:
-			t.Fatalf("%s: unknown key %q", path, key)
-		}
-	}
+	file, u, err := parseArgs(string(data))
+	assert.NilError(t, err, path)
 	return file, u
 }
 

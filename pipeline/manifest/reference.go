@@ -104,13 +104,6 @@ func parseReference(s string) (reference, string, error) {
 	return ref, repositoryKey(repo), nil
 }
 
-// matchesRepository reports whether s names the target repository, for
-// Helm "repository" values and kustomization "name" and "newName" values.
-func (t target) matchesRepository(s string) bool {
-	repo, err := name.NewRepository(s)
-	return err == nil && repositoryKey(repo) == t.image
-}
-
 // apply returns the tag and digest a reference should carry after the
 // update, given its current tag and digest.
 func (t target) apply(tag, digest string) (string, string) {

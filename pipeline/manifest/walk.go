@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -181,20 +182,20 @@ func objectIdentity(m *yaml.Node) (string, string, bool) {
 	if apiVersion == nil || kind == nil || apiVersion.Kind != yaml.ScalarNode || kind.Kind != yaml.ScalarNode {
 		return "", "", false
 	}
-	var name string
+	var objectName string
 	if _, metadata := field(m, "metadata"); metadata != nil {
 		if _, n := field(resolve(metadata), "name"); n != nil && n.Kind == yaml.ScalarNode {
-			name = n.Value
+			objectName = n.Value
 		}
 	}
-	return kind.Value, name, true
+	return kind.Value, objectName, true
 }
 
 // reference rewrites a scalar that holds a whole image reference.
 func (w *walker) reference(n *yaml.Node) error {
 	ref, key, err := parseReference(n.Value)
 	if err != nil {
-		return w.checkCase(n)
+		return w.checkCase(n, n.Value)
 	}
 	if key != w.target.image {
 		return nil
@@ -208,19 +209,29 @@ func (w *walker) reference(n *yaml.Node) error {
 	return w.setScalar(n, "", updated)
 }
 
-// checkCase returns an error for an invalid reference that would match the
-// image if it were lowercase, so that a misspelt reference is reported
-// rather than skipped.
-func (w *walker) checkCase(n *yaml.Node) error {
-	lower := strings.ToLower(n.Value)
-	if lower == n.Value {
+// checkCase returns an error when reference, the text of n or (for Helm
+// values) built from it, is invalid but would match the image if it were
+// lowercase, so that a misspelt reference is reported rather than skipped.
+func (w *walker) checkCase(n *yaml.Node, reference string) error {
+	lower := strings.ToLower(reference)
+	if lower == reference {
 		return nil
 	}
 	if _, key, err := parseReference(lower); err != nil || key != w.target.image {
 		return nil
 	}
 	return fmt.Errorf("check %s: image reference %q at line %d, column %d: repository names must be lowercase",
-		w.file, n.Value, n.Line, n.Column)
+		w.file, reference, n.Line, n.Column)
+}
+
+// matchRepository reports whether image, the repository written in n (and
+// for Helm values the registry before it), names the target repository.
+func (w *walker) matchRepository(n *yaml.Node, image string) (bool, error) {
+	repo, err := name.NewRepository(image)
+	if err != nil {
+		return false, w.checkCase(n, image)
+	}
+	return repositoryKey(repo) == w.target.image, nil
 }
 
 // isValuesBlock reports whether m is a Helm values image block: a mapping
@@ -249,8 +260,8 @@ func (w *walker) valuesBlock(m *yaml.Node) error {
 	if _, registry := field(m, "registry"); registry != nil && resolve(registry).Value != "" {
 		image = resolve(registry).Value + "/" + image
 	}
-	if !w.target.matchesRepository(image) {
-		return nil
+	if ok, err := w.matchRepository(repo, image); !ok || err != nil {
+		return err
 	}
 	w.matched = true
 	w.done[m] = true
@@ -268,8 +279,8 @@ func (w *walker) kustomizeImage(m *yaml.Node) error {
 	if key, newName := field(m, "newName"); newName != nil && resolve(newName).Value != "" {
 		anchorKey, anchor, image = key, newName, resolve(newName).Value
 	}
-	if !w.target.matchesRepository(image) {
-		return nil
+	if ok, err := w.matchRepository(anchor, image); !ok || err != nil {
+		return err
 	}
 	w.matched = true
 	if w.done[m] {
