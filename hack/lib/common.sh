@@ -11,7 +11,8 @@ DAGGER_VERSION=${DAGGER_VERSION:-v0.19.2}
 
 # Binaries are cached per version under INCLUSTER_CACHE. Runtime state
 # (PID files, logs, Gitea data, the engine socket) lives under
-# INCLUSTER_STATE and is removed by `down`, except Gitea's data.
+# INCLUSTER_STATE. `down` removes the PID files and keeps logs and Gitea's
+# data.
 INCLUSTER_CACHE=${INCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/incluster}
 INCLUSTER_STATE=${INCLUSTER_STATE:-$INCLUSTER_CACHE/state}
 INCLUSTER_BIN=$INCLUSTER_CACHE/bin
@@ -75,8 +76,9 @@ port_free() {
 
 # A PID file holds the PID on its first line and the process's start time
 # (field 22 of /proc/PID/stat, in clock ticks since boot) on its second.
-# The start time tells a recycled PID, after a reboot for example, from
-# the process that was started, so `down` never signals a stranger.
+# The start time distinguishes the started process from another one that
+# got the same PID later (after a reboot, for example), so that `down`
+# never signals the wrong process.
 
 # pid_start_time PID: prints the start time of process PID.
 pid_start_time() {

@@ -38,18 +38,19 @@ gitea_build() {
 	[ -n "$dir" ] && [ -d "$dir" ] || die "downloading $module failed; check GOPROXY ($(go env GOPROXY))"
 
 	# The module cache is read-only and `go generate` writes into the tree.
-	src=$INCLUSTER_CACHE/src/gitea-$GITEA_VERSION
-	rm -rf "$src"
-	mkdir -p "$(dirname "$src")" "$INCLUSTER_BIN"
-	cp -r "$dir" "$src"
+	# Each build gets its own copy, so two instances can build at once.
+	mkdir -p "$INCLUSTER_CACHE/src" "$INCLUSTER_BIN"
+	src=$(mktemp -d "$INCLUSTER_CACHE/src/gitea-$GITEA_VERSION.XXXXXX")
+	cp -r "$dir/." "$src"
 	chmod -R u+w "$src"
 	(
 		cd "$src"
 		export GOTOOLCHAIN=local CGO_ENABLED=0
-		go generate -tags bindata ./modules/options ./modules/templates ./modules/public ./modules/migration
-		go build -tags bindata -trimpath -ldflags "-s -w -X main.Version=$GITEA_VERSION" -o "$GITEA_BIN.tmp" .
+		# `&&` because errexit is off inside the `||` below.
+		go generate -tags bindata ./modules/options ./modules/templates ./modules/public ./modules/migration &&
+			go build -tags bindata -trimpath -ldflags "-s -w -X main.Version=$GITEA_VERSION" -o "$GITEA_BIN.tmp.$$" .
 	) >&2 || die "building Gitea $GITEA_VERSION failed (sources kept in $src)"
-	mv "$GITEA_BIN.tmp" "$GITEA_BIN"
+	mv "$GITEA_BIN.tmp.$$" "$GITEA_BIN"
 	rm -rf "$src"
 	gitea_binary_ok || die "$GITEA_BIN does not report version $GITEA_VERSION"
 	log "built Gitea $GITEA_VERSION in $(($(date +%s) - start))s"
