@@ -83,10 +83,13 @@ func (l *stringList) Set(v string) error {
 type credentialFlags struct {
 	username  string
 	tokenFile string
+	// usernameOptional allows a token without a username, for servers
+	// that identify the user by the token alone.
+	usernameOptional bool
 }
 
 func (c *credentialFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.username, "username", "", "user name for the registry or Gitea (default $"+envUsername+")")
+	fs.StringVar(&c.username, "username", "", "user name that the token belongs to (default $"+envUsername+")")
 	fs.StringVar(&c.tokenFile, "token-file", "", "read the token from this file, or from standard input if '-' (default: the value of $"+envToken+")")
 }
 
@@ -119,7 +122,7 @@ func (c *credentialFlags) resolve(s *streams) (username, token string, err error
 	default:
 		token = s.getenv(envToken)
 	}
-	if token != "" && username == "" {
+	if token != "" && username == "" && !c.usernameOptional {
 		return "", "", usagef("a token needs a username: set --username or $%s", envUsername)
 	}
 	return username, token, nil

@@ -1,6 +1,7 @@
 // Command incluster runs the pipeline steps that need no container
-// engine: push an image to a registry and compute the next tag. Run
-// `incluster help` for the commands.
+// engine: push an image to a registry, compute the next tag, and bump
+// image references in manifests in a git repository. Run `incluster help`
+// for the commands.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/incluster/incluster/pipeline/registry"
+	"github.com/incluster/incluster/pipeline/writeback"
 )
 
 // Exit codes, listed in the help text.
@@ -48,6 +50,8 @@ func commands() []command {
 	return []command{
 		{"push", "push an OCI layout or image tarball to a registry", runPush},
 		{"next-tag", "print the next version tag of a repository, or a commit's short SHA", runNextTag},
+		{"bump", "rewrite image references in manifests of a git repository and commit", runBump},
+		{"wait-rollout", "wait until the workloads that use an image run it", runWaitRollout},
 		{"version", "print the program's version", runVersion},
 	}
 }
@@ -88,6 +92,9 @@ func exitCode(s *streams, err error) int {
 	case errors.As(err, &usage):
 		fmt.Fprintf(s.err, "incluster: %v\n", err)
 		return exitUsage
+	case errors.Is(err, writeback.ErrInvalidRequest):
+		fmt.Fprintf(s.err, "incluster: %v\n", err)
+		return exitUsage
 	case errors.Is(err, registry.ErrTagExists):
 		fmt.Fprintf(s.err, "incluster: %v\n", err)
 		return exitTagExists
@@ -105,7 +112,7 @@ incluster runs the pipeline steps that need no container engine.
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'incluster COMMAND --help' for the flags of a command.

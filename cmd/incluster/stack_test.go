@@ -4,6 +4,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -18,13 +19,14 @@ import (
 )
 
 // newGiteaUser creates a Gitea user with a random name and a token with
-// the given scopes, and deletes the user and its packages when the test
-// ends. It returns the user name and the token.
+// the given scopes, and deletes the user, its packages and its
+// repositories when the test ends. It returns the user name and the token.
 func newGiteaUser(t *testing.T, scopes ...gitea.AccessTokenScope) (string, string) {
 	t.Helper()
 	stack := stacktest.Gitea(t)
 	admin, err := gitea.NewClient(stack.GiteaURL, gitea.SetToken(stack.GiteaToken))
 	assert.NilError(t, err)
+
 	suffix := make([]byte, 4)
 	_, err = rand.Read(suffix)
 	assert.NilError(t, err)
@@ -35,7 +37,14 @@ func newGiteaUser(t *testing.T, scopes ...gitea.AccessTokenScope) (string, strin
 		Username: name, Email: name + "@example.invalid", Password: password, MustChangePassword: &mustChange,
 	})
 	assert.NilError(t, err, "create Gitea user %s", name)
+
 	t.Cleanup(func() {
+		repos, _, err := admin.ListUserRepos(name, gitea.ListReposOptions{})
+		assert.Check(t, err, "list repositories of %s", name)
+		for _, r := range repos {
+			_, err := admin.DeleteRepo(name, r.Name)
+			assert.Check(t, err, "delete repository %s/%s", name, r.Name)
+		}
 		packages, _, err := admin.ListPackages(name, gitea.ListPackagesOptions{})
 		assert.Check(t, err, "list packages of %s", name)
 		for _, p := range packages {
@@ -45,6 +54,7 @@ func newGiteaUser(t *testing.T, scopes ...gitea.AccessTokenScope) (string, strin
 		_, err = admin.AdminDeleteUser(name)
 		assert.Check(t, err, "delete Gitea user %s", name)
 	})
+
 	user, err := gitea.NewClient(stack.GiteaURL, gitea.SetBasicAuth(name, password))
 	assert.NilError(t, err)
 	token, _, err := user.CreateAccessToken(gitea.CreateAccessTokenOption{Name: "cli", Scopes: scopes})
@@ -97,4 +107,88 @@ func otherLayout(t *testing.T) string {
 	t.Helper()
 	dir, _ := writeLayout(t)
 	return dir
+}
+
+// createRepo creates the repository user/name as the stack's admin, and
+// adds deployment.yaml on main with the user's token.
+func createRepo(t *testing.T, user, token, name string) {
+	t.Helper()
+	stack := stacktest.Gitea(t)
+	admin, err := gitea.NewClient(stack.GiteaURL, gitea.SetToken(stack.GiteaToken))
+	assert.NilError(t, err)
+	_, _, err = admin.AdminCreateRepo(user, gitea.CreateRepoOption{Name: name, AutoInit: true, DefaultBranch: "main", Private: true})
+	assert.NilError(t, err, "create repository %s/%s", user, name)
+	client, err := gitea.NewClient(stack.GiteaURL, gitea.SetToken(token))
+	assert.NilError(t, err)
+	_, _, err = client.CreateFile(user, name, "deploy/deployment.yaml", gitea.CreateFileOptions{
+		FileOptions: gitea.FileOptions{Message: "Add the deployment", BranchName: "main"},
+		Content:     base64.StdEncoding.EncodeToString([]byte(deployment)),
+	})
+	assert.NilError(t, err, "create deploy/deployment.yaml in %s/%s", user, name)
+}
+
+func readFile(t *testing.T, token, owner, repo, path string) string {
+	t.Helper()
+	stack := stacktest.Gitea(t)
+	client, err := gitea.NewClient(stack.GiteaURL, gitea.SetToken(token))
+	assert.NilError(t, err)
+	data, _, err := client.GetFile(owner, repo, "main", path)
+	assert.NilError(t, err, "read %s from %s/%s", path, owner, repo)
+	return string(data)
+}
+
+func TestGiteaPushThenBump(t *testing.T) {
+	stack := stacktest.Gitea(t)
+	user, token := newGiteaUser(t, gitea.AccessTokenScopeWritePackage, gitea.AccessTokenScope("write:repository"))
+	createRepo(t, user, token, "app")
+	dir, digest := writeLayout(t)
+	env := []string{"INCLUSTER_USERNAME=" + user, "INCLUSTER_TOKEN=" + token}
+	clusterImage := "gitea-http.gitea.svc.cluster.local:3000/owner/app"
+	bump := func(ref string) execution {
+		return runProgram(t, "", env, "bump", "--url", stack.GiteaURL, "--repo", user+"/app",
+			"--file", "deploy/deployment.yaml", "--image", clusterImage, ref)
+	}
+
+	pushed := runProgram(t, "", env, "push", dir, stack.Registry+"/"+user+"/app:v0.2")
+	assert.Assert(t, is.Equal(pushed.code, 0), "stderr: %s", pushed.stderr)
+	first := bump(strings.TrimSpace(pushed.stdout))
+	second := bump(strings.TrimSpace(pushed.stdout))
+
+	assert.Check(t, is.Equal(first.code, 0), "stderr: %s", first.stderr)
+	assert.Check(t, is.Len(strings.TrimSpace(first.stdout), 40), "a commit SHA: %q", first.stdout)
+	assert.Check(t, is.Contains(readFile(t, token, user, "app", "deploy/deployment.yaml"), "image: "+clusterImage+":v0.2@"+digest+"\n"))
+	assert.Check(t, is.Equal(second.code, 0), "stderr: %s", second.stderr)
+	assert.Check(t, is.Equal(second.stdout, ""), "no commit the second time")
+	assert.Check(t, is.Contains(second.stderr, "unchanged"))
+	for name, r := range map[string]execution{"push": pushed, "first bump": first, "second bump": second} {
+		assert.Check(t, !strings.Contains(r.stdout+r.stderr, token), "%s printed the token", name)
+	}
+}
+
+func TestGiteaBumpFailures(t *testing.T) {
+	stack := stacktest.Gitea(t)
+	user, token := newGiteaUser(t, gitea.AccessTokenScope("write:repository"))
+	createRepo(t, user, token, "app")
+	const wrong = "0123456789abcdef0123456789abcdef01234567"
+	ref := "gitea-http.gitea.svc.cluster.local:3000/owner/app:v0.2"
+	for _, tc := range []struct {
+		name  string
+		token string
+		args  []string
+		want  string
+	}{
+		{"wrong token", wrong, []string{"--repo", user + "/app", "--file", "deploy/deployment.yaml", ref}, "permission denied"},
+		{"unknown repository", token, []string{"--repo", user + "/none", "--file", "deploy/deployment.yaml", ref}, "repository not found"},
+		{"missing manifest", token, []string{"--repo", user + "/app", "--file", "deploy/missing.yaml", ref}, "deploy/missing.yaml"},
+		{"no matching image", token, []string{"--repo", user + "/app", "--file", "deploy/deployment.yaml", "127.0.0.1:3000/other/image:v0.2"}, "no reference to the image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"bump", "--url", stack.GiteaURL, "--timeout", "20s"}, tc.args...)
+			r := runProgram(t, "", []string{"INCLUSTER_TOKEN=" + tc.token}, args...)
+			assert.Check(t, is.Equal(r.code, 1), "stderr: %s", r.stderr)
+			assert.Check(t, is.Equal(r.stdout, ""))
+			assert.Check(t, is.Contains(r.stderr, tc.want))
+			assert.Check(t, !strings.Contains(r.stderr, tc.token), "the token is in the output")
+		})
+	}
 }
