@@ -388,6 +388,9 @@ func (w *walker) insertField(m, anchorKey, anchor *yaml.Node, key, value string)
 	}
 	pair := key + ": " + plainText(value)
 	if m.Style&yaml.FlowStyle != 0 {
+		if anchorKey.Style&yaml.DoubleQuotedStyle != 0 {
+			pair = `"` + key + `": "` + value + `"` // keep JSON input JSON
+		}
 		w.add(key, end, "", ", "+pair)
 		return nil
 	}
