@@ -120,7 +120,7 @@ func TestRewriteDigestRules(t *testing.T) {
 func TestApplyRejectsMismatch(t *testing.T) {
 	data := []byte("image: app:v1\n")
 	_, err := Apply(data, []Change{{Offset: 7, Old: "app:v9", New: "app:v2"}})
-	assert.ErrorContains(t, err, "input holds")
+	assert.ErrorContains(t, err, "expected")
 	_, err = Apply(data, []Change{{Offset: 9, Old: "p:v1", New: "x"}, {Offset: 7, Old: "ap", New: "y"}})
 	assert.ErrorContains(t, err, "out of order")
 	_, err = Apply(data, []Change{{Offset: 12, Old: "v1\nmore", New: "x"}})

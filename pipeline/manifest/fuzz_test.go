@@ -67,9 +67,9 @@ func FuzzRewriteGenerated(f *testing.F) {
 }
 
 // checkRewrite runs Rewrite and checks the properties that hold for every
-// input: no output on error; on success the output equals the input outside
-// the reported ranges, is valid UTF-8 and YAML, and a second run changes
-// nothing.
+// input. An error comes with no output. On success, the output equals the
+// input outside the reported ranges and is valid UTF-8 and YAML, and a
+// second run changes nothing.
 func checkRewrite(t *testing.T, file string, input []byte, u Update) ([]byte, []Change) {
 	t.Helper()
 	out, changes, err := Rewrite(file, input, u)
@@ -79,6 +79,7 @@ func checkRewrite(t *testing.T, file string, input []byte, u Update) ([]byte, []
 		}
 		return nil, nil
 	}
+
 	last := 0
 	for _, c := range changes {
 		if c.Offset < last || c.Offset+len(c.Old) > len(input) || string(input[c.Offset:c.Offset+len(c.Old)]) != c.Old {
@@ -99,6 +100,7 @@ func checkRewrite(t *testing.T, file string, input []byte, u Update) ([]byte, []
 	if err := parseAll(out); err != nil {
 		t.Fatalf("output is not valid YAML: %v\ninput:\n%s\noutput:\n%s", err, input, out)
 	}
+
 	again, more, err := Rewrite(file, out, u)
 	if err != nil {
 		t.Fatalf("second run: %v\noutput:\n%s", err, out)

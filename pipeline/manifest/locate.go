@@ -15,7 +15,7 @@ var byteOrderMark = []byte("\ufeff")
 // source maps the parser's positions to byte offsets in the input. The
 // parser counts lines and columns from 1, counts columns in characters, does
 // not count a leading byte order mark, and ends a line at LF, CR, CRLF, NEL,
-// LS or PS (YAML 1.1 line breaks).
+// LS or PS, as the go.yaml.in/yaml/v4 scanner does.
 type source struct {
 	data   []byte
 	starts []int // byte offset of each line's first character

@@ -48,9 +48,9 @@ type Update struct {
 // Change records one rewritten reference or field.
 //
 // Old and New are the exact bytes replaced at Offset, so applying every
-// Change to the input yields the output (see Apply). For a reference that is
-// the reference as written without quotes; for a Helm values or
-// kustomization field it is that field's value. When a field is missing,
+// Change to the input yields the output (see Apply). For a reference, Old is
+// the reference as written, without quotes. For a Helm values or
+// kustomization field, Old is that field's value. When a field is missing,
 // Rewrite inserts it: Old is then empty and New holds the whole inserted
 // text, line break included.
 type Change struct {
@@ -85,12 +85,13 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 // A matching reference already at the target yields no Change and no error.
 // No matching reference at all returns ErrNoMatch.
 //
-// It rewrites the value of every "image" key that holds a reference, Helm
-// values image blocks (a mapping with "repository" and optional "registry",
-// "tag" and "digest" keys), and the "images" entries of kustomization files
+// It rewrites three shapes. The first is the value of every "image" key
+// that holds a reference, which covers containers, initContainers and
+// ephemeralContainers in any Kubernetes kind. The second is a Helm values
+// image block: a mapping with "repository" and optional "registry", "tag"
+// and "digest" keys. The third is an "images" entry of a kustomization
 // (kind Kustomization or Component, or a file named kustomization.yaml).
-// That covers containers, initContainers and ephemeralContainers in any
-// Kubernetes kind. On error it returns no data.
+// On error it returns no data.
 func Rewrite(file string, data []byte, u Update) ([]byte, []Change, error) {
 	target, err := parseUpdate(u)
 	if err != nil {
@@ -128,7 +129,7 @@ func Apply(data []byte, changes []Change) ([]byte, error) {
 			return nil, fmt.Errorf("apply change at offset %d: out of order or out of range", c.Offset)
 		}
 		if string(data[c.Offset:end]) != c.Old {
-			return nil, fmt.Errorf("apply change at offset %d: input holds %q, not %q", c.Offset, data[c.Offset:end], c.Old)
+			return nil, fmt.Errorf("apply change at offset %d: found %q, expected %q", c.Offset, data[c.Offset:end], c.Old)
 		}
 		out = append(out, data[last:c.Offset]...)
 		out = append(out, c.New...)

@@ -17,10 +17,11 @@ func init() {
 	golden.NormalizeCRLFToLF = false
 }
 
-// TestRewriteGolden runs every testdata/<case>: input is the file, args
-// names the update (image=, tag=, digest=, file=), want and changes hold the
-// expected output and changes, or error holds the expected error message.
-// Run with -update to rewrite the expected files, then review the diff.
+// TestRewriteGolden runs every testdata/<case>. The file input is the
+// input, and args names the update (image=, tag=, digest=, file=). The files
+// want and changes contain the expected output and changes, or the file
+// error contains the expected error message. Run with -update to rewrite
+// the expected files, then review the diff.
 func TestRewriteGolden(t *testing.T) {
 	entries, err := os.ReadDir("testdata")
 	assert.NilError(t, err)
@@ -76,7 +77,7 @@ func formatChanges(changes []Change) string {
 }
 
 // checkChanges asserts that the output equals the input outside the
-// reported byte ranges and that each range holds the reported bytes.
+// reported byte ranges and that each range contains the reported bytes.
 func checkChanges(t *testing.T, input, out []byte, changes []Change) {
 	t.Helper()
 	last := 0

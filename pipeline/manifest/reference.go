@@ -68,9 +68,9 @@ func hasTag(s string) bool {
 }
 
 // repositoryKey returns the name used to compare repositories. The registry
-// host is lowercased because host names are case-insensitive; go-containerregistry
-// already maps "docker.io" to "index.docker.io" and adds "library/" to
-// single-component Docker Hub names.
+// host is lowercased because host names are case-insensitive. The
+// go-containerregistry name package already maps "docker.io" to
+// "index.docker.io" and adds "library/" to single-component Docker Hub names.
 func repositoryKey(r name.Repository) string {
 	return strings.ToLower(r.RegistryStr()) + "/" + r.RepositoryStr()
 }
@@ -84,7 +84,7 @@ func parseReference(s string) (reference, string, error) {
 		i := strings.LastIndexByte(rest, ':')
 		ref.repository, ref.tag = rest[:i], rest[i+1:]
 		if ref.tag == "" {
-			return reference{}, "", fmt.Errorf("empty tag in %q", s)
+			return reference{}, "", fmt.Errorf("parse reference %q: empty tag", s)
 		}
 	}
 	repo, err := name.NewRepository(ref.repository)

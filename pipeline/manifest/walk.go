@@ -209,9 +209,9 @@ func (w *walker) reference(n *yaml.Node) error {
 	return w.setScalar(n, "", updated)
 }
 
-// checkCase returns an error when reference, the text of n or (for Helm
-// values) built from it, is invalid but would match the image if it were
-// lowercase, so that a misspelt reference is reported rather than skipped.
+// checkCase returns an error when an invalid reference would match the
+// image if it were lowercase, so that a misspelt reference is reported
+// rather than skipped. n is the node the reference was read from.
 func (w *walker) checkCase(n *yaml.Node, reference string) error {
 	lower := strings.ToLower(reference)
 	if lower == reference {
@@ -224,8 +224,8 @@ func (w *walker) checkCase(n *yaml.Node, reference string) error {
 		w.file, reference, n.Line, n.Column)
 }
 
-// matchRepository reports whether image, the repository written in n (and
-// for Helm values the registry before it), names the target repository.
+// matchRepository reports whether image, a repository read from node n,
+// names the target repository.
 func (w *walker) matchRepository(n *yaml.Node, image string) (bool, error) {
 	repo, err := name.NewRepository(image)
 	if err != nil {
@@ -307,6 +307,7 @@ func (w *walker) updateFields(m *yaml.Node, names fieldNames, anchorKey, anchor 
 	if err != nil {
 		return w.fieldError(err)
 	}
+
 	newTag, newDigest := w.target.apply(tag, digest)
 	if newTag != tag {
 		if tagNode != nil {
@@ -318,6 +319,7 @@ func (w *walker) updateFields(m *yaml.Node, names fieldNames, anchorKey, anchor 
 			return err
 		}
 	}
+
 	if newDigest == digest {
 		return nil
 	}
