@@ -51,6 +51,12 @@ func (e *TagExistsError) Error() string {
 // Unwrap returns ErrTagExists so that callers can use errors.Is.
 func (e *TagExistsError) Unwrap() error { return ErrTagExists }
 
+// isNotFoundResponse reports whether the registry responded 404.
+func isNotFoundResponse(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
 // classify wraps err from an operation op ("push 127.0.0.1:3000/o/a:v1")
 // with the matching sentinel and a hint on what to do.
 func (c *Client) classify(op string, err error) error {

@@ -107,6 +107,9 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 	case existing != "":
 		result.Overwritten = existing
 	}
+	// NOTE: a push that moves the tag between this check and the manifest
+	// upload below is overwritten, because the distribution API has no
+	// conditional tag update.
 
 	pusher, err := remote.NewPusher(c.remoteOptions(ctx)...)
 	if err != nil {
@@ -132,16 +135,12 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 func (c *Client) existingDigest(ctx context.Context, ref name.Tag) (string, error) {
 	desc, err := remote.Head(ref, c.remoteOptions(ctx)...)
 	if err != nil {
-		if isNotFound(c.classify("", err)) {
+		if isNotFoundResponse(err) {
 			return "", nil
 		}
 		return "", err
 	}
 	return desc.Digest.String(), nil
-}
-
-func isNotFound(err error) bool {
-	return errors.Is(err, ErrNotFound)
 }
 
 // countedBlob wraps a blob so that reading it for upload counts bytes.

@@ -263,7 +263,7 @@ func TestOpenTarballStaysInside(t *testing.T) {
 
 	// os.Root rejects the escaping name, so Open fails and writes nothing
 	// outside its directory, which Close has removed.
-	assert.Check(t, is.ErrorContains(err, "escaped"))
+	assert.Check(t, is.ErrorContains(err, "path escapes from parent"))
 	entries, err := os.ReadDir(tmp)
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(entries, 0))

@@ -181,11 +181,10 @@ func (c *Client) Tags(ctx context.Context, repository string) ([]string, error) 
 	}
 	tags, err := remote.List(r, c.remoteOptions(ctx)...)
 	if err != nil {
-		err = c.classify("list tags of "+r.String(), err)
-		if isNotFound(err) {
+		if isNotFoundResponse(err) {
 			return nil, nil
 		}
-		return nil, err
+		return nil, c.classify("list tags of "+r.String(), err)
 	}
 	return tags, nil
 }
