@@ -158,6 +158,9 @@ type generator struct {
 	b    strings.Builder
 	eol  string
 	want int
+	// anchor is the last anchor written, "" before the first, for aliases
+	// that refer to it.
+	anchor string
 }
 
 // pick returns a number below n taken from the seed, 0 once it runs out.
@@ -188,6 +191,7 @@ func (g *generator) file() ([]byte, string, int) {
 		if i > 0 || g.pick(2) == 0 {
 			g.line(0, "---")
 		}
+		g.anchor = "" // an alias refers only to an anchor in its own document
 		switch g.pick(5) {
 		case 0, 1:
 			g.workload()
@@ -238,7 +242,8 @@ func (g *generator) scalar(value string) string {
 		s = "'" + value + "'"
 	}
 	if g.pick(5) == 0 {
-		s = fmt.Sprintf("&a%d %s", g.pos, s)
+		g.anchor = fmt.Sprintf("a%d", g.pos)
+		s = "&" + g.anchor + " " + s
 	}
 	return s
 }
@@ -271,6 +276,10 @@ func (g *generator) workload() {
 				g.line(10, "# the comment before")
 			}
 			g.line(10, "image: "+g.scalar(g.reference())+g.comment())
+			if g.anchor != "" && g.pick(3) == 0 {
+				// The alias shares the anchored scalar, which changes once.
+				g.line(8, fmt.Sprintf("- {name: alias%d, image: *%s}", i, g.anchor))
+			}
 		}
 	}
 }
@@ -280,6 +289,16 @@ func (g *generator) values() {
 		g.line(0, fmt.Sprintf("component%d:", i))
 		if g.pick(3) == 0 {
 			g.line(2, "image: "+g.scalar(g.reference()))
+			continue
+		}
+		if g.pick(4) == 0 {
+			registry := "elsewhere.local"
+			if g.pick(2) == 0 {
+				registry = "registry.local:5000"
+				g.want += 2 // the tag and the digest
+			}
+			tag := []string{"", `, tag: ""`, ", tag: v1", ", tag:"}[g.pick(4)]
+			g.line(2, fmt.Sprintf("image: {registry: %s, repository: team/app%s}%s", registry, tag, g.comment()))
 			continue
 		}
 		g.line(2, "image:")
