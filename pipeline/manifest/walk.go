@@ -294,8 +294,9 @@ type fieldNames struct{ tag, digest string }
 
 // updateFields sets the tag and digest fields of mapping m. A missing field
 // is inserted after the value of anchorKey (the repository or name), and
-// the digest after the tag. A digest to remove is set to "", which Helm
-// charts and kustomize both read as unset.
+// the digest after the tag. A digest to remove is set to "": kustomize's
+// image transformer (api/filters/imagetag) treats an empty digest as unset,
+// and so does a chart template that tests "if .Values.image.digest".
 func (w *walker) updateFields(m *yaml.Node, names fieldNames, anchorKey, anchor *yaml.Node) error {
 	tagKey, tagNode := field(m, names.tag)
 	_, digestNode := field(m, names.digest)
