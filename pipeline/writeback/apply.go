@@ -45,11 +45,9 @@ func applyUpdates(files []string, current map[string][]byte, updates []manifest.
 			}
 			matched[i] = true
 			data = next
-			for _, c := range changes {
-				fileChanges, err = insertOriginal(fileChanges, c)
-				if err != nil {
-					return rewrite{}, fmt.Errorf("rewrite %s for %s: %w", file, reference(u), err)
-				}
+			fileChanges, err = mergeOriginal(fileChanges, changes)
+			if err != nil {
+				return rewrite{}, fmt.Errorf("rewrite %s for %s: %w", file, reference(u), err)
 			}
 		}
 		if len(fileChanges) == 0 || bytes.Equal(data, current[file]) {
@@ -68,34 +66,37 @@ func applyUpdates(files []string, current map[string][]byte, updates []manifest.
 	return out, nil
 }
 
-// insertOriginal translates c, a change to the output of the earlier
-// changes, into a change to the original content, and inserts it into
-// earlier, which is sorted by offset in the original. It fails when c
-// overlaps an earlier change, which happens when two updates name the
-// same image in different spellings.
-func insertOriginal(earlier []manifest.Change, c manifest.Change) ([]manifest.Change, error) {
+// mergeOriginal translates changes, the output of one Rewrite of the
+// content that the earlier changes produced, into changes to the original
+// content, and merges them into earlier. Both lists are sorted by offset.
+// It fails when a change overlaps an earlier one, which happens when two
+// updates name the same image in different spellings.
+func mergeOriginal(earlier, changes []manifest.Change) ([]manifest.Change, error) {
+	merged := make([]manifest.Change, 0, len(earlier)+len(changes))
+	next := 0 // the first earlier change not yet in merged
 	shift, lines := 0, 0
-	at := len(earlier)
-	for i, e := range earlier {
-		start := e.Offset + shift
-		end := start + len(e.New)
-		if end <= c.Offset {
+	for _, c := range changes {
+		for next < len(earlier) {
+			e := earlier[next]
+			start := e.Offset + shift
+			end := start + len(e.New)
+			if end > c.Offset {
+				if c.Offset+len(c.Old) > start {
+					return nil, fmt.Errorf("two updates change %s at line %d: list each image once", c.Path, c.Line)
+				}
+				break
+			}
+			// e lies wholly before c in the content that c refers to.
 			shift += len(e.New) - len(e.Old)
 			lines += strings.Count(e.New, "\n") - strings.Count(e.Old, "\n")
-			continue
+			merged = append(merged, e)
+			next++
 		}
-		if c.Offset+len(c.Old) <= start {
-			at = i
-			break
-		}
-		return nil, fmt.Errorf("two updates change %s at line %d: list each image once", c.Path, c.Line)
+		c.Offset -= shift
+		c.Line -= lines
+		merged = append(merged, c)
 	}
-	c.Offset -= shift
-	c.Line -= lines
-	out := make([]manifest.Change, 0, len(earlier)+1)
-	out = append(out, earlier[:at]...)
-	out = append(out, c)
-	return append(out, earlier[at:]...), nil
+	return append(merged, earlier[next:]...), nil
 }
 
 // changed reports whether the rewrite has anything to commit.

@@ -1,6 +1,8 @@
 package writeback
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"gotest.tools/v3/assert"
@@ -60,6 +62,64 @@ func TestApplyUpdatesTranslatesLaterOffsets(t *testing.T) {
 	applied, err := manifest.Apply(data, rw.changes)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(string(applied), string(rw.content["f.yaml"])))
+}
+
+func TestApplyUpdatesSeveralChangesPerUpdate(t *testing.T) {
+	// Each update changes two references, so each Rewrite reports two
+	// offsets in its own input, and the second update's input already
+	// has the first update's longer references.
+	data := []byte("containers:\n  - image: example.com/a:v1\n  - image: example.com/b:v1\n" +
+		"initContainers:\n  - image: example.com/a:v1\n  - image: example.com/b:v1\n")
+	updates := []manifest.Update{
+		{Image: "example.com/a", Tag: "v2", Digest: digest},
+		{Image: "example.com/b", Tag: "v3"},
+	}
+	rw, err := applyUpdates([]string{"f.yaml"}, map[string][]byte{"f.yaml": data}, updates)
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(rw.changes, 4))
+	applied, err := manifest.Apply(data, rw.changes)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(applied), string(rw.content["f.yaml"])))
+	for i, wantLine := range []int{2, 3, 5, 6} {
+		assert.Check(t, is.Equal(rw.changes[i].Line, wantLine), "change %d", i)
+	}
+}
+
+func TestApplyUpdatesGoldenInputs(t *testing.T) {
+	// Every manifest golden case with an expected output, applied as a
+	// write-back: the content must match, and the reported changes
+	// applied to the input must give the same content.
+	inputs, err := filepath.Glob("../manifest/testdata/*/input")
+	assert.NilError(t, err)
+	ran := 0
+	for _, input := range inputs {
+		dir := filepath.Dir(input)
+		want, err := os.ReadFile(filepath.Join(dir, "want"))
+		if os.IsNotExist(err) {
+			continue
+		}
+		assert.NilError(t, err)
+		data, err := os.ReadFile(input)
+		assert.NilError(t, err)
+		args := readGoldenArgs(t, filepath.Join(dir, "args"))
+		file := goldenFile(args)
+		update := manifest.Update{Image: args["image"], Tag: args["tag"], Digest: args["digest"]}
+		ran++
+
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			rw, err := applyUpdates([]string{file}, map[string][]byte{file: data}, []manifest.Update{update})
+			assert.NilError(t, err)
+			got := data
+			if rw.changed() {
+				got = rw.content[file]
+			}
+			assert.Check(t, is.Equal(string(got), string(want)))
+			applied, err := manifest.Apply(data, rw.changes)
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(string(applied), string(want)))
+		})
+	}
+	assert.Check(t, ran > 0, "no golden case with an expected output")
 }
 
 func TestApplyUpdatesNothingToChange(t *testing.T) {

@@ -526,7 +526,8 @@ func (m *remoteMessages) suffix() string {
 	}
 	var lines []string
 	for _, l := range strings.Split(text, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
+		// Gitea frames its hook messages with bare "error:" lines.
+		if l = strings.TrimSpace(l); l != "" && l != "error:" {
 			lines = append(lines, l)
 		}
 	}

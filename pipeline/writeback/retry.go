@@ -10,13 +10,16 @@ import (
 )
 
 // Backoff sets the delays between attempts after a conflict or a server
-// error. Each delay is drawn uniformly from zero to an upper bound that
-// starts at Initial and doubles up to Max ("full jitter"), so that bumps
-// that collided once spread out instead of colliding again.
+// error. Each delay is drawn uniformly from zero to an upper bound
+// ("full jitter"), so that bumps that collided once spread out instead of
+// colliding again. The bound starts at the duration of the failed attempt,
+// or Initial if that is longer, and doubles with every further attempt up
+// to Max. Scaling by the attempt's duration spaces the retries by about
+// the time one commit takes on the server, however loaded it is.
 type Backoff struct {
-	// Initial is the first upper bound. Zero means 50ms.
+	// Initial is the smallest first upper bound. Zero means 50ms.
 	Initial time.Duration
-	// Max caps the upper bound. Zero means 2s.
+	// Max caps the upper bound. Zero means 10s.
 	Max time.Duration
 	// AttemptTimeout bounds one attempt, so that a server that hangs
 	// does not use the whole Request.Timeout. Zero means 30s.
@@ -28,7 +31,7 @@ func (b Backoff) withDefaults() Backoff {
 		b.Initial = 50 * time.Millisecond
 	}
 	if b.Max <= 0 {
-		b.Max = 2 * time.Second
+		b.Max = 10 * time.Second
 	}
 	if b.Max < b.Initial {
 		b.Max = b.Initial
@@ -39,9 +42,10 @@ func (b Backoff) withDefaults() Backoff {
 	return b
 }
 
-// delay returns the jittered delay before attempt n+1, for n >= 1.
-func (b Backoff) delay(n int) time.Duration {
-	bound := b.Initial
+// delay returns the jittered delay before attempt n+1, for n >= 1, after
+// attempt n took the given time.
+func (b Backoff) delay(n int, took time.Duration) time.Duration {
+	bound := max(b.Initial, took)
 	for i := 1; i < n && bound < b.Max; i++ {
 		bound *= 2
 	}
@@ -68,7 +72,9 @@ func retry(ctx context.Context, b Backoff, log *slog.Logger, op string, attempt 
 	var last error
 	for n := 1; ; n++ {
 		actx, cancel := context.WithTimeout(ctx, b.AttemptTimeout)
+		began := time.Now()
 		res, err := attempt(actx, n)
+		took := time.Since(began)
 		cancel()
 		if err == nil {
 			res.Attempts = n
@@ -81,7 +87,7 @@ func retry(ctx context.Context, b Backoff, log *slog.Logger, op string, attempt 
 			return Result{}, err
 		}
 		last = err
-		wait := b.delay(n)
+		wait := b.delay(n, took)
 		log.Warn("write-back attempt failed, retrying", "operation", op, "attempt", n, "delay", wait, "error", err)
 		timer := time.NewTimer(wait)
 		select {

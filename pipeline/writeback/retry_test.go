@@ -67,9 +67,14 @@ func TestBackoffDelayBounds(t *testing.T) {
 	for n := 1; n <= 10; n++ {
 		bound := min(10*time.Millisecond<<(n-1), 80*time.Millisecond)
 		for range 50 {
-			d := b.delay(n)
+			d := b.delay(n, time.Millisecond)
 			assert.Assert(t, d >= 0 && d <= bound, "attempt %d: delay %s outside [0, %s]", n, d, bound)
 		}
+	}
+	// A slow attempt raises the first bound to its own duration.
+	for range 50 {
+		d := b.delay(1, 40*time.Millisecond)
+		assert.Assert(t, d >= 0 && d <= 40*time.Millisecond, "delay %s outside [0, 40ms]", d)
 	}
 	assert.Check(t, !retryable(errors.New("other")))
 }

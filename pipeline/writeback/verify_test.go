@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -92,4 +93,27 @@ func checkConcurrentBumps(t *testing.T, dir, branch, base, file string, outcomes
 	for i := range outcomes {
 		assert.Check(t, is.Contains(content, imageName(i)+":"+newTag), "change of bump %d is missing from %s", i, file)
 	}
+}
+
+// readGoldenArgs reads a key=value file, one pair a line.
+func readGoldenArgs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	assert.NilError(t, err)
+	args := make(map[string]string)
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			args[k] = v
+		}
+	}
+	return args
+}
+
+// goldenFile returns the file name of a golden case: its file= argument,
+// or manifest.yaml.
+func goldenFile(args map[string]string) string {
+	if f := args["file"]; f != "" {
+		return f
+	}
+	return "manifest.yaml"
 }
