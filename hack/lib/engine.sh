@@ -120,6 +120,10 @@ engine_build() {
 engine_start() {
 	local etc=$ENGINE_STATE/etc cni=$ENGINE_STATE/cni plugin
 	pid_check_stale engine
+	if pid_alive engine; then
+		log "stopping the engine (PID $(pid_of engine)), which runs without its socket $ENGINE_SOCK"
+		stop_pid engine
+	fi
 	netns_exists || { log "network namespace $INCLUSTER_NETNS is missing; the netns component starts it"; return 1; }
 	mkdir -p "$ENGINE_STATE/root"
 	rm -f "$ENGINE_SOCK"

@@ -50,8 +50,14 @@ netns_build() {
 
 netns_start() {
 	local name port=$GITEA_HTTP_PORT moddir gateway
+	# A part left running by a stack that did not stop is stopped first,
+	# by its PID file, so that no old forwarder keeps the socket.
 	for name in gitea-forward gitea-netns goproxy; do
 		pid_check_stale "$name"
+		if pid_alive "$name"; then
+			log "stopping $name (PID $(pid_of "$name")) left by a stack that did not stop"
+			stop_pid "$name"
+		fi
 	done
 	if netns_exists; then
 		if [ -f "$NETNS_STATE/created" ]; then
