@@ -91,7 +91,7 @@ engine_cluster_goproxy() {
 # $ENGINE_CONTENT, unless the image there was built from the same inputs.
 engine_build_sdk_image() {
 	local key out
-	key="$DAGGER_VERSION $(GOTOOLCHAIN=local go env GOVERSION) $(engine_cluster_goproxy) $(cat "$ROOT"/hack/sdkimage/*.go | sha256sum | cut -c1-16)"
+	key="$DAGGER_VERSION $(GOTOOLCHAIN=local go env GOVERSION) $(engine_cluster_goproxy) $(find "$ROOT/hack/sdkimage" -name '*.go' ! -name '*_test.go' | sort | xargs cat | sha256sum | cut -c1-16)"
 	if [ -f "$ENGINE_CONTENT/go-sdk-manifest-digest" ] && [ "$(cat "$ENGINE_CONTENT/key" 2>/dev/null)" = "$key" ]; then
 		return 0
 	fi
