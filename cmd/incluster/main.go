@@ -51,6 +51,7 @@ func commands() []command {
 		{"push", "push an OCI layout or image tarball to a registry", runPush},
 		{"next-tag", "print the next version tag of a repository, or a commit's short SHA", runNextTag},
 		{"bump", "rewrite image references in manifests of a git repository and commit", runBump},
+		{"wait-rollout", "wait until the workloads that use an image run it", runWaitRollout},
 		{"version", "print the program's version", runVersion},
 	}
 }

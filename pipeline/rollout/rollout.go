@@ -53,7 +53,7 @@ type Result struct {
 	// Workloads holds the last state of each matching workload.
 	Workloads []Status `json:"workloads"`
 	// Elapsed is the time Wait took.
-	Elapsed time.Duration `json:"elapsed"`
+	Elapsed time.Duration `json:"elapsedNanoseconds"`
 }
 
 // Waiter waits for rollouts through a Kubernetes API client.
