@@ -61,10 +61,8 @@ type giteaFile struct {
 	content []byte
 	// sha is the blob SHA, which the update must name.
 	sha string
-	// lastCommit and lastMessage describe the commit that last changed
-	// the file.
-	lastCommit  string
-	lastMessage string
+	// lastCommit is the SHA of the commit that last changed the file.
+	lastCommit string
 }
 
 // giteaAttempt is the state that Write keeps between attempts.
@@ -187,7 +185,11 @@ func (g *Gitea) attempt(ctx context.Context, c *gitea.Client, st *giteaAttempt) 
 		return Result{}, fmt.Errorf("write %s: %w", where, err)
 	}
 	if !rw.changed() {
-		if res, ok := st.recover(files); ok {
+		res, ok, err := st.recover(c, files)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok {
 			g.log.Info("write-back found its earlier commit after a failed response", "repository", req.Repository, "branch", target, "commit", res.Commit)
 			return res, nil
 		}
@@ -262,28 +264,33 @@ func (g *Gitea) readFile(c *gitea.Client, st *giteaAttempt, head, branch, path s
 	if cr.LastCommitSha != nil {
 		f.lastCommit = *cr.LastCommitSha
 	}
-	if cr.LastCommitMessage != nil {
-		f.lastMessage = *cr.LastCommitMessage
-	}
 	return f, nil
 }
 
 // recover reports the pending commit as this Write's result when the
-// branch shows that it landed: every file it changed was last changed by
-// one commit with the pending message.
-func (st *giteaAttempt) recover(files map[string]giteaFile) (Result, bool) {
+// branch shows that it landed: every file that it changed was last changed
+// by one commit, and that commit has the pending message.
+func (st *giteaAttempt) recover(c *gitea.Client, files map[string]giteaFile) (Result, bool, error) {
 	p := st.pending
 	if p == nil || len(p.files) == 0 {
-		return Result{}, false
+		return Result{}, false, nil
 	}
 	commit := files[p.files[0]].lastCommit
 	for _, path := range p.files {
-		f := files[path]
-		if f.lastCommit == "" || f.lastCommit != commit || strings.TrimRight(f.lastMessage, "\n") != strings.TrimRight(p.message, "\n") {
-			return Result{}, false
+		if f := files[path]; f.lastCommit == "" || f.lastCommit != commit {
+			return Result{}, false, nil
 		}
 	}
-	return Result{Changed: true, Commit: commit, Branch: st.req.target(), Files: p.files, Changes: p.changes}, true
+	// The contents API of Gitea 1.27 returns the last commit's SHA but
+	// not its message.
+	found, resp, err := c.GetSingleCommit(st.owner, st.repo, commit)
+	if err != nil {
+		return Result{}, false, classifyHTTP(fmt.Sprintf("read commit %s of %s", commit, st.req.Repository), resp, err)
+	}
+	if found.RepoCommit == nil || strings.TrimRight(found.RepoCommit.Message, "\n") != strings.TrimRight(p.message, "\n") {
+		return Result{}, false, nil
+	}
+	return Result{Changed: true, Commit: commit, Branch: st.req.target(), Files: p.files, Changes: p.changes}, true, nil
 }
 
 // branchError explains a failed branch read: a missing repository, a

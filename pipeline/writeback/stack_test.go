@@ -7,10 +7,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,6 +353,51 @@ func TestStackGoldenInputs(t *testing.T) {
 				checkCommitMatchesChanges(t, dir, res.Commit, res.Files, res.Changes)
 				assert.Check(t, is.Equal(runGit(t, dir, "show", res.Commit+":"+c.file), string(c.want)), "case %s", c.name)
 			}
+		})
+	}
+}
+
+// TestStackLostCommitResponse sends each backend's commit request through
+// a proxy that forwards it to Gitea but closes the connection instead of
+// returning the response. The bump must find its own commit on the next
+// attempt and report it once, instead of committing again or reporting
+// no change.
+func TestStackLostCommitResponse(t *testing.T) {
+	g := sharedGitea(t)
+	target, err := url.Parse(g.URL)
+	assert.NilError(t, err)
+	commitPaths := map[string]string{"gitea": "/contents", "git": "/git-receive-pack"}
+
+	for _, name := range backendNames {
+		t.Run(name, func(t *testing.T) {
+			var drop atomic.Int32
+			drop.Store(1)
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, commitPaths[name]) && drop.Add(-1) >= 0 {
+					proxy.ServeHTTP(httptest.NewRecorder(), r)
+					if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+						conn.Close()
+					}
+					return
+				}
+				proxy.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+
+			w := newStackWriter(t, name, srv.URL, g.Token, nil)
+			repo := g.createRepo(t, map[string]string{"app/deployment.yaml": deploymentYAML})
+			base := g.headOf(t, repo, "main")
+
+			res, err := w.Write(context.Background(), stackRequest(repo, "v2"))
+			assert.NilError(t, err)
+			assert.Check(t, drop.Load() <= 0, "the commit request never reached the proxy")
+			assert.Check(t, res.Changed)
+			assert.Check(t, is.Len(res.Changes, 1))
+			assert.Check(t, is.Equal(res.Commit, g.headOf(t, repo, "main")))
+			dir := g.clone(t, repo)
+			assert.Check(t, is.Equal(strings.TrimSpace(runGit(t, dir, "rev-list", "--count", base+"..main")), "1"))
+			checkCommitMatchesChanges(t, dir, res.Commit, res.Files, res.Changes)
 		})
 	}
 }
