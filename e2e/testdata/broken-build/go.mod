@@ -1,0 +1,3 @@
+module example.com/brokenbuild
+
+go 1.26
