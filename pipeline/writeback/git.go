@@ -95,6 +95,9 @@ func (g *Git) Write(ctx context.Context, req Request) (Result, error) {
 	if err := req.validate(); err != nil {
 		return Result{}, fmt.Errorf("write %s: %w", req.Repository, err)
 	}
+	if req.PullRequest != nil {
+		return Result{}, fmt.Errorf("write %s: %w: the git backend cannot open pull requests; use the Gitea backend or leave PullRequest nil", req.Repository, ErrInvalidRequest)
+	}
 	token, err := g.cfg.Credentials.load()
 	if err != nil {
 		return Result{}, fmt.Errorf("write %s: %w", req.Repository, err)
@@ -233,6 +236,7 @@ func (g *Git) fetch(ctx context.Context, st *gitState, branch string) (*git.Repo
 	}
 	depth := 1
 	if st.pending != nil {
+		// Enough history to find the pending push under later commits.
 		depth = pendingSearchDepth
 	}
 	tracking := plumbing.NewRemoteReferenceName("origin", branch)
@@ -257,10 +261,6 @@ func (g *Git) fetch(ctx context.Context, st *gitState, branch string) (*git.Repo
 	}
 	return repo, ref.Hash(), nil
 }
-
-// pendingSearchDepth is how many commits of history an attempt fetches to
-// look for its own earlier push after a failed connection.
-const pendingSearchDepth = 50
 
 // push pushes newCommit to the target branch. With a lease, the server
 // accepts the push only while the branch is still at the leased commit.
@@ -299,6 +299,12 @@ func (g *Git) push(ctx context.Context, st *gitState, repo *git.Repository, newC
 	// the push landed, elsewhere than the lease it lost a race.
 	op := "push " + where
 	detail := fmt.Errorf("%w%s", err, progress.suffix())
+	if transient(err) {
+		// The server may have updated the branch before the connection
+		// failed, and another push may land on top before the listing
+		// below. The next attempt looks for the commit in the history.
+		st.pending = &gitPending{commit: newCommit, files: rw.files, changes: rw.changes}
+	}
 	refs, lerr := g.listBranches(ctx, st)
 	if lerr != nil {
 		st.pending = &gitPending{commit: newCommit, files: rw.files, changes: rw.changes}
@@ -320,7 +326,6 @@ func (g *Git) push(ctx context.Context, st *gitState, repo *git.Repository, newC
 	case pushConflict(msg):
 		return fmt.Errorf("%s: %w: %w", op, ErrConflict, detail)
 	case transient(err):
-		st.pending = &gitPending{commit: newCommit, files: rw.files, changes: rw.changes}
 		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, detail)
 	}
 	return fmt.Errorf("%s: %w", op, detail)

@@ -226,6 +226,7 @@ func TestGitWriteErrors(t *testing.T) {
 		{name: "read-only token", token: s.ReadOnlyToken, want: ErrPermission},
 		{name: "protected branch", modify: func(r *Request) { r.BaseBranch = "locked" }, want: ErrProtectedBranch},
 		{name: "invalid repository", modify: func(r *Request) { r.Repository = "deploy" }, want: ErrInvalidRequest},
+		{name: "pull request", modify: func(r *Request) { r.TargetBranch = "deploy/x"; r.PullRequest = &PullRequest{} }, want: ErrInvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,8 +61,6 @@ type giteaFile struct {
 	content []byte
 	// sha is the blob SHA, which the update must name.
 	sha string
-	// lastCommit is the SHA of the commit that last changed the file.
-	lastCommit string
 }
 
 // giteaAttempt is the state that Write keeps between attempts.
@@ -185,7 +183,7 @@ func (g *Gitea) attempt(ctx context.Context, c *gitea.Client, st *giteaAttempt) 
 		return Result{}, fmt.Errorf("write %s: %w", where, err)
 	}
 	if !rw.changed() {
-		res, ok, err := st.recover(c, files)
+		res, ok, err := st.recover(c, head)
 		if err != nil {
 			return Result{}, err
 		}
@@ -260,37 +258,35 @@ func (g *Gitea) readFile(c *gitea.Client, st *giteaAttempt, head, branch, path s
 	if err != nil {
 		return giteaFile{}, fmt.Errorf("read %s in %s: decode content: %w", path, where, err)
 	}
-	f := giteaFile{content: data, sha: cr.SHA}
-	if cr.LastCommitSha != nil {
-		f.lastCommit = *cr.LastCommitSha
-	}
-	return f, nil
+	return giteaFile{content: data, sha: cr.SHA}, nil
 }
 
-// recover reports the pending commit as this Write's result when the
-// branch shows that it landed: every file that it changed was last changed
-// by one commit, and that commit has the pending message.
-func (st *giteaAttempt) recover(c *gitea.Client, files map[string]giteaFile) (Result, bool, error) {
+// recover reports the pending commit as this Write's result when it is on
+// the branch: a commit among the latest ones at head that touch the
+// pending files has the pending message. head is the branch tip that this
+// attempt read.
+func (st *giteaAttempt) recover(c *gitea.Client, head string) (Result, bool, error) {
 	p := st.pending
 	if p == nil || len(p.files) == 0 {
 		return Result{}, false, nil
 	}
-	commit := files[p.files[0]].lastCommit
-	for _, path := range p.files {
-		if f := files[path]; f.lastCommit == "" || f.lastCommit != commit {
-			return Result{}, false, nil
+	commits, resp, err := c.ListRepoCommits(st.owner, st.repo, gitea.ListCommitOptions{
+		ListOptions: gitea.ListOptions{PageSize: pendingSearchDepth},
+		SHA:         head,
+		Path:        p.files[0],
+	})
+	if err != nil {
+		return Result{}, false, classifyHTTP(fmt.Sprintf("list commits of %s in %s", p.files[0], st.req.Repository), resp, err)
+	}
+	for _, commit := range commits {
+		if commit.CommitMeta == nil || commit.RepoCommit == nil {
+			continue
+		}
+		if strings.TrimRight(commit.RepoCommit.Message, "\n") == strings.TrimRight(p.message, "\n") {
+			return Result{Changed: true, Commit: commit.SHA, Branch: st.req.target(), Files: p.files, Changes: p.changes}, true, nil
 		}
 	}
-	// The contents API of Gitea 1.27 returns the last commit's SHA but
-	// not its message.
-	found, resp, err := c.GetSingleCommit(st.owner, st.repo, commit)
-	if err != nil {
-		return Result{}, false, classifyHTTP(fmt.Sprintf("read commit %s of %s", commit, st.req.Repository), resp, err)
-	}
-	if found.RepoCommit == nil || strings.TrimRight(found.RepoCommit.Message, "\n") != strings.TrimRight(p.message, "\n") {
-		return Result{}, false, nil
-	}
-	return Result{Changed: true, Commit: commit, Branch: st.req.target(), Files: p.files, Changes: p.changes}, true, nil
+	return Result{}, false, nil
 }
 
 // branchError explains a failed branch read: a missing repository, a

@@ -361,7 +361,7 @@ func TestStackGoldenInputs(t *testing.T) {
 // a proxy that forwards it to Gitea but closes the connection instead of
 // returning the response. The bump must find its own commit on the next
 // attempt and report it once, instead of committing again or reporting
-// no change.
+// no change, also when another commit landed on top in between.
 func TestStackLostCommitResponse(t *testing.T) {
 	g := sharedGitea(t)
 	target, err := url.Parse(g.URL)
@@ -369,35 +369,53 @@ func TestStackLostCommitResponse(t *testing.T) {
 	commitPaths := map[string]string{"gitea": "/contents", "git": "/git-receive-pack"}
 
 	for _, name := range backendNames {
-		t.Run(name, func(t *testing.T) {
-			var drop atomic.Int32
-			drop.Store(1)
-			proxy := httputil.NewSingleHostReverseProxy(target)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, commitPaths[name]) && drop.Add(-1) >= 0 {
+		for _, commitOnTop := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/commit on top=%v", name, commitOnTop), func(t *testing.T) {
+				repo := g.createRepo(t, map[string]string{"app/deployment.yaml": deploymentYAML})
+				base := g.headOf(t, repo, "main")
+				other := g.backends(t)["gitea"]
+
+				var drop atomic.Int32
+				drop.Store(1)
+				proxy := httputil.NewSingleHostReverseProxy(target)
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, commitPaths[name]) || drop.Add(-1) < 0 {
+						proxy.ServeHTTP(w, r)
+						return
+					}
 					proxy.ServeHTTP(httptest.NewRecorder(), r)
+					if commitOnTop {
+						req := stackRequest(repo, "")
+						req.Updates = []manifest.Update{{Image: "registry.example/team/sidecar", Tag: "v9"}}
+						if _, err := other.Write(context.Background(), req); err != nil {
+							t.Errorf("commit on top: %v", err)
+						}
+					}
 					if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 						conn.Close()
 					}
-					return
+				}))
+				defer srv.Close()
+
+				w := newStackWriter(t, name, srv.URL, g.Token, nil)
+				res, err := w.Write(context.Background(), stackRequest(repo, "v2"))
+				assert.NilError(t, err)
+				assert.Check(t, drop.Load() <= 0, "the commit request never reached the proxy")
+				assert.Check(t, res.Changed)
+				assert.Check(t, is.Len(res.Changes, 1))
+
+				dir := g.clone(t, repo)
+				history := strings.Fields(runGit(t, dir, "rev-list", "--reverse", base+"..main"))
+				wantCommits := 1
+				if commitOnTop {
+					wantCommits = 2
 				}
-				proxy.ServeHTTP(w, r)
-			}))
-			defer srv.Close()
-
-			w := newStackWriter(t, name, srv.URL, g.Token, nil)
-			repo := g.createRepo(t, map[string]string{"app/deployment.yaml": deploymentYAML})
-			base := g.headOf(t, repo, "main")
-
-			res, err := w.Write(context.Background(), stackRequest(repo, "v2"))
-			assert.NilError(t, err)
-			assert.Check(t, drop.Load() <= 0, "the commit request never reached the proxy")
-			assert.Check(t, res.Changed)
-			assert.Check(t, is.Len(res.Changes, 1))
-			assert.Check(t, is.Equal(res.Commit, g.headOf(t, repo, "main")))
-			dir := g.clone(t, repo)
-			assert.Check(t, is.Equal(strings.TrimSpace(runGit(t, dir, "rev-list", "--count", base+"..main")), "1"))
-			checkCommitMatchesChanges(t, dir, res.Commit, res.Files, res.Changes)
-		})
+				assert.Check(t, is.Len(history, wantCommits))
+				if len(history) > 0 {
+					assert.Check(t, is.Equal(res.Commit, history[0]))
+				}
+				checkCommitMatchesChanges(t, dir, res.Commit, res.Files, res.Changes)
+			})
+		}
 	}
 }

@@ -7,8 +7,8 @@
 // contents API, and Git pushes over git's smart HTTP protocol to any git
 // host. Both treat a concurrent change to the branch as a conflict. They
 // read the new tip, apply the rewrite again to the new content, and retry
-// with backoff and jitter until Request.Timeout runs out. So every bump
-// lands exactly once, on top of the others.
+// with backoff and jitter until Request.Timeout runs out. So no bump
+// overwrites another, and a bump that succeeds has one commit.
 package writeback
 
 import (
@@ -37,7 +37,9 @@ var (
 	// winning until the deadline, so the bump was not committed.
 	ErrConflict = errors.New("conflicting concurrent updates")
 	// ErrUnavailable reports that the server could not be reached, or
-	// kept failing with server errors, until the deadline.
+	// kept failing with server errors, until the deadline. NOTE: when the
+	// connection failed after a commit was sent, that commit may have
+	// landed all the same.
 	ErrUnavailable = errors.New("server unavailable")
 	// ErrRepositoryNotFound reports a missing repository, or one that
 	// the token cannot see.
@@ -57,6 +59,10 @@ var (
 
 // DefaultTimeout bounds a Write whose Request has no Timeout.
 const DefaultTimeout = 2 * time.Minute
+
+// pendingSearchDepth is how many of the latest commits on the branch a
+// Write searches for its own commit after the response to it was lost.
+const pendingSearchDepth = 50
 
 // Request describes one bump.
 type Request struct {
@@ -86,7 +92,8 @@ type Request struct {
 	RunURL string
 	// PullRequest, when set and TargetBranch differs from BaseBranch,
 	// requests a pull request from TargetBranch into BaseBranch. Only the
-	// Gitea backend creates pull requests.
+	// Gitea backend creates pull requests, and the git backend rejects a
+	// Request that sets it.
 	PullRequest *PullRequest
 	// Timeout bounds the whole Write including retries. Zero means
 	// DefaultTimeout. A deadline on the context also applies.
