@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/incluster/incluster/pipeline/manifest"
+	"github.com/incluster/incluster/pipeline/tag"
+	"github.com/incluster/incluster/pipeline/writeback"
+)
+
+// manifestTarget is the manifest file to bump in a Gitea repository.
+type manifestTarget struct {
+	giteaURL   string
+	token      string
+	repository string
+	path       string
+	branch     string
+	// image is the repository as the manifest names it, empty for the
+	// pushed repository.
+	image  string
+	runURL string
+	log    *slog.Logger
+}
+
+// reference is an image reference split into its parts.
+type reference struct {
+	Repository string
+	Tag        string
+	Digest     string
+}
+
+// parseReference splits REGISTRY/OWNER/NAME:TAG@sha256:... into its parts.
+// The tag or the digest may be missing, but not both.
+func parseReference(ref string) (reference, error) {
+	var r reference
+	rest, digest, hasDigest := strings.Cut(ref, "@")
+	if hasDigest {
+		if !strings.HasPrefix(digest, "sha256:") || len(digest) != len("sha256:")+64 {
+			return r, fmt.Errorf("invalid reference %q: the digest must be sha256: and 64 hex digits", ref)
+		}
+		r.Digest = digest
+	}
+	// A colon after the last slash starts the tag; one before it belongs
+	// to the registry's port.
+	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
+		rest, r.Tag = rest[:i], rest[i+1:]
+		if err := tag.Validate(r.Tag); err != nil {
+			return r, fmt.Errorf("invalid reference %q: %w", ref, err)
+		}
+	}
+	if rest == "" || (r.Tag == "" && r.Digest == "") {
+		return r, fmt.Errorf("invalid reference %q: expected REGISTRY/OWNER/NAME:TAG@sha256:...", ref)
+	}
+	r.Repository = rest
+	return r, nil
+}
+
+// bump rewrites the image reference ref in the manifest file and commits
+// it through Gitea's contents API. A manifest that already has the
+// reference returns a Result with Changed false.
+func bump(ctx context.Context, target manifestTarget, ref reference) (writeback.Result, error) {
+	if target.giteaURL == "" || target.repository == "" || target.path == "" {
+		return writeback.Result{}, fmt.Errorf("bump: --gitea-url, --manifest-repo and --manifest-path are required")
+	}
+	writer, err := writeback.NewGitea(writeback.GiteaConfig{
+		URL:         target.giteaURL,
+		Credentials: writeback.Credentials{Token: writeback.NewToken(target.token)},
+		Logger:      target.log,
+	})
+	if err != nil {
+		return writeback.Result{}, err
+	}
+	image := target.image
+	if image == "" {
+		image = ref.Repository
+	}
+	return writer.Write(ctx, writeback.Request{
+		Repository: target.repository,
+		BaseBranch: target.branch,
+		Files:      []string{target.path},
+		Updates:    []manifest.Update{{Image: image, Tag: ref.Tag, Digest: ref.Digest}},
+		RunURL:     target.runURL,
+	})
+}
+
+// changeDiff renders the changes of a bump as a diff of the rewritten
+// values, one hunk per reference, with the line each one is on.
+func changeDiff(changes []manifest.Change) string {
+	var b strings.Builder
+	file := ""
+	for _, c := range changes {
+		if c.File != file {
+			file = c.File
+			fmt.Fprintf(&b, "--- a/%s\n+++ b/%s\n", file, file)
+		}
+		where := c.Path
+		if c.Kind != "" {
+			where = c.Kind + "/" + c.Name + " " + c.Path
+		}
+		fmt.Fprintf(&b, "@@ -%d +%d @@ %s\n-%s\n+%s\n", c.Line, c.Line, where, c.Old, c.New)
+	}
+	return b.String()
+}

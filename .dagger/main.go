@@ -1,0 +1,34 @@
+// Test, build and ship a Go service to Gitea's registry and bump its manifest
+//
+// The incluster module runs the pipeline steps that need containers: go test,
+// go build, the multi-stage image onto a distroless base. Everything else
+// (tags, registry pushes, manifest rewrites, commits) comes from the Go
+// packages in pipeline/, so the module stays thin. build-and-push runs every
+// step in order: test, build, image, publish, bump.
+//
+// Base images, the Go image and GOPROXY are parameters with public defaults,
+// so that an air-gapped cluster can point them at its own mirror and module
+// proxy.
+package main
+
+import (
+	"log/slog"
+	"os"
+)
+
+// Public defaults of the image and proxy parameters.
+const (
+	defaultGoImage   = "golang:1.26.8"
+	defaultBaseImage = "gcr.io/distroless/static-debian12:nonroot"
+	defaultGoproxy   = "https://proxy.golang.org"
+)
+
+// Incluster is the module's root object. It has no state: every function
+// takes the source and settings it needs.
+type Incluster struct{}
+
+// logger returns the logger of the pipeline packages. A function's standard
+// error appears in the Dagger progress output.
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/incluster/incluster/pipeline/cireport"
+
+	"dagger/incluster/internal/dagger"
+)
+
+// Release is the outcome of build-and-push: the pushed image and the
+// manifest commit.
+type Release struct {
+	// Pushed image reference with its digest, REGISTRY/OWNER/APP:TAG@sha256:....
+	Ref string
+	// Image manifest digest, sha256:....
+	Digest string
+	// Pushed tag.
+	Tag string
+	// Manifest repository commit that bumped the image, empty when the manifest already had it.
+	Commit string
+
+	// The cireport.Report of the run, as JSON.
+	// +private
+	ReportJSON string
+}
+
+// Returns a folder with the run's step outputs (image, digest,
+// commit) and job summary in GitHub Actions' formats, as the files outputs
+// and summary.md, for a workflow to append to $GITHUB_OUTPUT and
+// $GITHUB_STEP_SUMMARY.
+func (r *Release) Report() (*dagger.Directory, error) {
+	var rep cireport.Report
+	if err := json.Unmarshal([]byte(r.ReportJSON), &rep); err != nil {
+		return nil, fmt.Errorf("read the run's report: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "incluster-report-")
+	if err != nil {
+		return nil, fmt.Errorf("export the run's report: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := cireport.Export(tmp, rep); err != nil {
+		return nil, err
+	}
+	dir := dag.Directory()
+	for _, name := range []string{cireport.OutputsFile, cireport.SummaryFile} {
+		data, err := os.ReadFile(filepath.Join(tmp, name))
+		if err != nil {
+			return nil, fmt.Errorf("export the run's report: %w", err)
+		}
+		dir = dir.WithNewFile(name, string(data))
+	}
+	return dir, nil
+}
+
+// Tests, builds and pushes the service's image, then bumps its
+// reference in a manifest in Gitea and commits it. It stops at the first
+// failing step and names it in the error: nothing is pushed when the tests
+// fail, and nothing is committed when the push fails.
+func (m *Incluster) BuildAndPush(
+	ctx context.Context,
+	// Go module to test and build. Its .git folder gives the commit for the tag and the labels.
+	// +defaultPath="/"
+	// +ignore=[".dagger", "**/node_modules", "**/*.test", "**/.DS_Store"]
+	source *dagger.Directory,
+	// Registry host and port, such as gitea-http.gitea.svc.cluster.local:3000.
+	registry string,
+	// Gitea user or organization that owns the image.
+	owner string,
+	// Image name.
+	app string,
+	// Gitea user of the token.
+	username string,
+	// Gitea token with the write:package and write:repository scopes.
+	token *dagger.Secret,
+	// Manifest repository in Gitea, OWNER/REPO.
+	manifestRepo string,
+	// Manifest file in the repository whose image reference is bumped, such as app/deployment.yaml.
+	manifestPath string,
+	// Gitea's base URL, such as http://gitea-http.gitea.svc.cluster.local:3000.
+	giteaUrl string,
+	// Tag to push. Empty derives one by --tag-scheme.
+	// +optional
+	tag string,
+	// How to derive the tag: "sha" (the commit's short SHA) or "semver" (the next version after the highest in the registry).
+	// +default="sha"
+	tagScheme string,
+	// Move the tag even when it points at another digest.
+	// +optional
+	overwrite bool,
+	// Reach the registry over plain HTTP. Hosts ending in .local, localhost and private addresses fall back to it anyway.
+	// +optional
+	plainHttp bool,
+	// Image repository as the manifest names it. Empty means REGISTRY/OWNER/APP.
+	// +optional
+	manifestImage string,
+	// Branch of the manifest repository that receives the commit.
+	// +default="main"
+	branch string,
+	// Web address of the pipeline run, added to the commit message as a Pipeline-Run trailer.
+	// +optional
+	runUrl string,
+	// Main package to build, such as ./cmd/app. Empty means the only main package under ./cmd/.
+	// +optional
+	pkg string,
+	// Target platform, such as linux/arm64. Empty means the engine's platform.
+	// +optional
+	platform dagger.Platform,
+	// Package variable that receives the tag through -ldflags -X. Empty stamps nothing.
+	// +default="main.version"
+	versionVariable string,
+	// Package patterns to test.
+	// +default=["./..."]
+	testPackages []string,
+	// Run the tests with the race detector, which needs cgo and a C compiler in the Go image.
+	// +optional
+	race bool,
+	// Image with the Go toolchain that runs go test and go build.
+	// +default="golang:1.26.8"
+	goImage string,
+	// Base image of the final stage.
+	// +default="gcr.io/distroless/static-debian12:nonroot"
+	baseImage string,
+	// GOPROXY for module downloads, such as an in-cluster module proxy.
+	// +default="https://proxy.golang.org"
+	goproxy string,
+	// GOSUMDB for module downloads. Empty keeps the Go image's setting, and "off" turns checksum database lookups off.
+	// +optional
+	gosumdb string,
+) (*Release, error) {
+	plaintext, err := token.Plaintext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the token: %w", err)
+	}
+	reporter := cireport.New(os.Stderr)
+	reporter.Mask(plaintext)
+	log := slog.New(slog.NewTextHandler(reporter.Writer(), nil))
+
+	dest := destination{
+		registry: registry, owner: owner, app: app,
+		username: username, token: plaintext, plainHTTP: plainHttp,
+		log: log,
+	}
+	if err := dest.validate(); err != nil {
+		return nil, fmt.Errorf("build-and-push: %w", err)
+	}
+	target := manifestTarget{
+		giteaURL: giteaUrl, token: plaintext,
+		repository: manifestRepo, path: manifestPath, branch: branch,
+		image: manifestImage, runURL: runUrl, log: log,
+	}
+	b := builder{
+		golang:          newGolang(source, goImage, goproxy, gosumdb),
+		baseImage:       baseImage,
+		versionVariable: versionVariable,
+	}
+
+	var (
+		release Release
+		binary  *dagger.File
+		ctr     *dagger.Container
+		diff    string
+	)
+	steps := []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"test", func(ctx context.Context) error {
+			_, err := b.golang.test(ctx, testPackages, race)
+			return err
+		}},
+		{"tag", func(ctx context.Context) error {
+			if b.commit, err = readCommit(ctx, source); err != nil {
+				return err
+			}
+			release.Tag, err = deriveTag(ctx, tag, tagScheme, b.commit, dest)
+			return err
+		}},
+		{"build", func(ctx context.Context) error {
+			if err := b.resolve(ctx, pkg, platform); err != nil {
+				return err
+			}
+			binary, err = b.binary(ctx, release.Tag)
+			return err
+		}},
+		{"image", func(ctx context.Context) error {
+			ctr, err = b.image(ctx, binary, release.Tag)
+			return err
+		}},
+		{"publish", func(ctx context.Context) error {
+			res, err := push(ctx, ctr, b.commit.Time, dest, dest.repository()+":"+release.Tag, overwrite)
+			release.Ref, release.Digest = res.Reference, res.Digest
+			return err
+		}},
+		{"bump", func(ctx context.Context) error {
+			ref, err := parseReference(release.Ref)
+			if err != nil {
+				return err
+			}
+			res, err := bump(ctx, target, ref)
+			release.Commit, diff = res.Commit, changeDiff(res.Changes)
+			return err
+		}},
+	}
+	for _, step := range steps {
+		if err := reporter.Step(ctx, step.name, step.run); err != nil {
+			return nil, fmt.Errorf("build-and-push: %s step failed: %w", step.name, err)
+		}
+	}
+
+	rep, err := reporter.Publish(cireport.Result{
+		Image:        release.Ref,
+		Digest:       release.Digest,
+		Commit:       release.Commit,
+		ManifestDiff: diff,
+	})
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(rep)
+	if err != nil {
+		return nil, fmt.Errorf("store the run's report: %w", err)
+	}
+	release.ReportJSON = string(data)
+	return &release, nil
+}
