@@ -308,7 +308,8 @@ func (g *Git) push(ctx context.Context, st *gitState, repo *git.Repository, newC
 	refs, lerr := g.listBranches(ctx, st)
 	if lerr != nil {
 		st.pending = &gitPending{commit: newCommit, files: rw.files, changes: rw.changes}
-		return fmt.Errorf("%s: %w; then %w", op, detail, lerr)
+		// Whether the push landed is unknown until the next attempt.
+		return fmt.Errorf("%s: %w: %w; then %w", op, ErrUnavailable, detail, lerr)
 	}
 	now, exists := refs[target]
 	switch {
@@ -478,8 +479,12 @@ func writeTree(repo *git.Repository, tree *object.Tree, blobs map[string]plumbin
 // classifyGit wraps the sentinel that matches a failed list or fetch.
 func classifyGit(op string, err error) error {
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		// Usually Backoff.AttemptTimeout; retry stops by itself when the
+		// Write's own deadline has passed.
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("%s: %w (or the token cannot read it)", op, ErrRepositoryNotFound)
 	case errors.Is(err, transport.ErrAuthenticationRequired):

@@ -356,9 +356,11 @@ func classifyHTTP(op string, resp *gitea.Response, err error) error {
 	status := statusOf(resp)
 	switch {
 	case status == 0:
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("%s: %w", op, err)
 		}
+		// A deadline here is usually Backoff.AttemptTimeout, and retry
+		// stops by itself when the Write's own deadline has passed.
 		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	case status >= 500:
 		return fmt.Errorf("%s: %w: HTTP %d: %w", op, ErrUnavailable, status, err)

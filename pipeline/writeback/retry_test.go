@@ -78,3 +78,17 @@ func TestBackoffDelayBounds(t *testing.T) {
 	}
 	assert.Check(t, !retryable(errors.New("other")))
 }
+
+func TestRetryAfterAttemptTimeout(t *testing.T) {
+	// A hung attempt ends at AttemptTimeout, and the next one runs.
+	b := Backoff{Initial: time.Millisecond, Max: time.Millisecond, AttemptTimeout: 20 * time.Millisecond}
+	res, err := retry(context.Background(), b, nil, "op", func(ctx context.Context, n int) (Result, error) {
+		if n == 1 {
+			<-ctx.Done()
+			return Result{}, classifyHTTP("read", nil, ctx.Err())
+		}
+		return Result{Changed: true}, nil
+	})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Attempts, 2))
+}
