@@ -54,6 +54,9 @@ func runAct(ctx context.Context, cfg config, repo string) error {
 		"INCLUSTER_USERNAME":         s.user,
 		"INCLUSTER_MANIFEST_REPO":    s.user + "/" + repo,
 		"INCLUSTER_MANIFEST_PATH":    manifestPath,
+		"INCLUSTER_GO_IMAGE":         s.goImage,
+		"INCLUSTER_BASE_IMAGE":       s.baseImage,
+		"INCLUSTER_GOPROXY":          s.clusterGoProxy,
 	}
 	args := []string{
 		"push",

@@ -2,13 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 )
 
-// runLog is what a job run wrote, read from act's --json log.
+// runLog is the record of one job run, read from act's --json log.
 type runLog struct {
 	// Outputs are the step outputs of the step whose id is the step
 	// argument of readRunLog, from GITHUB_OUTPUT.
@@ -37,6 +38,25 @@ type actEntry struct {
 	StepID     []string `json:"stepID"`
 	StepResult string   `json:"stepResult"`
 	JobResult  string   `json:"jobResult"`
+}
+
+// secretLines returns the numbers of the lines of act's --json log that
+// contain secret. act v0.2.89 writes the value of an ::add-mask:: command
+// into the arg and raw fields of its log entry, while its text output
+// shows "***" (pkg/runner/command.go), so those entries are left out.
+func secretLines(log []byte, secret string) []int {
+	var lines []int
+	for i, line := range bytes.Split(log, []byte("\n")) {
+		if !bytes.Contains(line, []byte(secret)) {
+			continue
+		}
+		var e actEntry
+		if json.Unmarshal(line, &e) == nil && e.Command == "add-mask" && !strings.Contains(e.Msg, secret) {
+			continue
+		}
+		lines = append(lines, i+1)
+	}
+	return lines
 }
 
 // readRunLog parses act's --json log. Lines that are not JSON objects,

@@ -118,6 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("create log folder %s: %w", cfg.logs, err)
 	}
 
+	if err := downloadModules(ctx, cfg.module); err != nil {
+		return err
+	}
 	cfg.source = filepath.Join(cfg.logs, "source")
 	if err := makeSource(ctx, cfg.service, cfg.source); err != nil {
 		return err
@@ -172,8 +175,8 @@ func evaluate(ctx context.Context, cfg config, g *giteaFixture, repo string, run
 	if err != nil {
 		return res, append(problems, fmt.Sprintf("read act log: %v", err))
 	}
-	if bytes.Contains(actLog, []byte(cfg.stack.token)) {
-		problems = append(problems, "the Gitea token appears unmasked in act's log")
+	for _, n := range secretLines(actLog, cfg.stack.token) {
+		problems = append(problems, fmt.Sprintf("the Gitea token appears unmasked in line %d of act's log", n))
 	}
 	res.Run, err = readRunLog(bytes.NewReader(actLog), pipelineStep)
 	if err != nil {
@@ -215,6 +218,11 @@ type stack struct {
 	clusterGitea string
 	engineHost   string
 	dagger       string
+	// The mirrors of the Go image, the base image and the Go module
+	// proxy that the engine reaches.
+	goImage        string
+	baseImage      string
+	clusterGoProxy string
 }
 
 func stackFromEnv() (stack, error) {
@@ -227,13 +235,16 @@ func stackFromEnv() (stack, error) {
 		return v
 	}
 	s := stack{
-		giteaURL:     get("INCLUSTER_GITEA_URL"),
-		user:         get("INCLUSTER_GITEA_USER"),
-		tokenFile:    get("INCLUSTER_GITEA_TOKEN_FILE"),
-		registry:     get("INCLUSTER_REGISTRY"),
-		clusterGitea: get("INCLUSTER_CLUSTER_GITEA"),
-		engineHost:   get("_EXPERIMENTAL_DAGGER_RUNNER_HOST"),
-		dagger:       get("INCLUSTER_DAGGER"),
+		giteaURL:       get("INCLUSTER_GITEA_URL"),
+		user:           get("INCLUSTER_GITEA_USER"),
+		tokenFile:      get("INCLUSTER_GITEA_TOKEN_FILE"),
+		registry:       get("INCLUSTER_REGISTRY"),
+		clusterGitea:   get("INCLUSTER_CLUSTER_GITEA"),
+		engineHost:     get("_EXPERIMENTAL_DAGGER_RUNNER_HOST"),
+		dagger:         get("INCLUSTER_DAGGER"),
+		goImage:        get("INCLUSTER_GO_IMAGE"),
+		baseImage:      get("INCLUSTER_BASE_IMAGE"),
+		clusterGoProxy: get("INCLUSTER_CLUSTER_GOPROXY"),
 	}
 	if len(missing) > 0 {
 		return s, fmt.Errorf("missing stack variables %s: run hack/stack up and eval \"$(hack/stack env)\"", strings.Join(missing, ", "))

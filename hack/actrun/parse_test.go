@@ -89,3 +89,14 @@ func TestReadRunLog(t *testing.T) {
 	assert.DeepEqual(t, run.Steps, map[string]string{"Build, push and deploy": "success"})
 	assert.DeepEqual(t, run.Errors, []string{"no Gitea token: set the GITEA_TOKEN secret"})
 }
+
+func TestSecretLinesSkipsAddMask(t *testing.T) {
+	log := strings.Join([]string{
+		`{"arg":"s3cret","command":"add-mask","level":"info","msg":"  ⚙  ***","raw":"::add-mask::s3cret\n"}`,
+		`{"level":"info","msg":"token s3cret\n","raw_output":true}`,
+		`{"level":"info","msg":"nothing here"}`,
+		`plain text s3cret`,
+		`{"arg":"s3cret","command":"add-mask","level":"info","msg":"  ⚙  s3cret"}`,
+	}, "\n")
+	assert.DeepEqual(t, secretLines([]byte(log), "s3cret"), []int{2, 4, 5})
+}

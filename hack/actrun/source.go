@@ -61,3 +61,18 @@ func makeSource(ctx context.Context, service, dst string) error {
 	}
 	return nil
 }
+
+// downloadModules fills the host's Go module cache with the modules that
+// the Dagger module and the root module it imports need. The stack's
+// module proxy serves that cache to the engine, which has no other way
+// to reach modules.
+func downloadModules(ctx context.Context, module string) error {
+	for _, dir := range []string{module, filepath.Join(module, ".dagger")} {
+		cmd := exec.CommandContext(ctx, "go", "mod", "download")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go mod download in %s failed: %w: %s", dir, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
