@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -45,7 +46,7 @@ type TagExistsError struct {
 }
 
 func (e *TagExistsError) Error() string {
-	return fmt.Sprintf("push %s: tag exists with digest %s, not %s: choose a new tag or allow overwriting", e.Reference, e.Existing, e.Pushing)
+	return fmt.Sprintf("push %s: tag exists with digest %s, not %s: choose a new tag, or overwrite it (PushRequest.Overwrite)", e.Reference, e.Existing, e.Pushing)
 }
 
 // Unwrap returns ErrTagExists so that callers can use errors.Is.
@@ -57,65 +58,121 @@ func isNotFoundResponse(err error) bool {
 	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }
 
-// classify wraps err from an operation op ("push 127.0.0.1:3000/o/a:v1")
-// with the matching sentinel and a hint on what to do.
-func (c *Client) classify(op string, err error) error {
+// access is the permission an operation needs, so that an error names
+// the token scope that is missing.
+type access int
+
+const (
+	readAccess access = iota
+	writeAccess
+)
+
+// classify wraps err from the operation op ("push 127.0.0.1:3000/o/a:v1")
+// on repo with the matching sentinel and a hint on what to do.
+func (c *Client) classify(op string, repo name.Repository, need access, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return c.redact(fmt.Errorf("%s: %w", op, err))
+	if errors.Is(err, context.Canceled) {
+		return c.newError(nil, err, "%s: canceled", op)
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout() {
+		// The cause repeats the URL once per scheme tried, so the message
+		// leaves it out.
+		return c.newError(ErrUnreachable, err, "%s: %v: timed out waiting for a response", op, ErrUnreachable)
 	}
 
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		switch terr.StatusCode {
-		case http.StatusUnauthorized:
-			return c.redact(fmt.Errorf("%s: %w for user %q (HTTP 401): check the username and the token, that the token has the package write scope (Gitea: write:package), and that the user may write packages of the repository's owner: %w",
-				op, ErrUnauthorized, c.credentials.Username, err))
-		case http.StatusForbidden:
-			return c.redact(fmt.Errorf("%s: %w to user %q (HTTP 403): the token needs write access to packages (Gitea: the write:package scope) and the user needs write access to the owner: %w",
-				op, ErrForbidden, c.credentials.Username, err))
-		case http.StatusNotFound:
-			return c.redact(fmt.Errorf("%s: %w: %w", op, ErrNotFound, err))
-		}
-		return c.redact(fmt.Errorf("%s: %w", op, err))
+		return c.classifyResponse(op, repo, need, terr)
 	}
 
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return c.redact(fmt.Errorf("%s: %w: cannot resolve host %q: check the registry address: %w", op, ErrUnreachable, dnsErr.Name, err))
+		return c.newError(ErrUnreachable, err, "%s: %v: cannot resolve host %q: check the registry address: %v", op, ErrUnreachable, dnsErr.Name, err)
 	}
 	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
-		return c.redact(fmt.Errorf("%s: %w: the registry speaks plain HTTP: mark its host as insecure: %w", op, ErrUnreachable, err))
+		return c.newError(ErrUnreachable, err, "%s: %v: the registry speaks plain HTTP: mark its host as insecure: %v", op, ErrUnreachable, err)
 	}
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
-		return c.redact(fmt.Errorf("%s: %w: the registry's TLS certificate is not trusted: %w", op, ErrUnreachable, err))
+		return c.newError(ErrUnreachable, err, "%s: %v: the registry's TLS certificate is not trusted: %v", op, ErrUnreachable, err)
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
-		return c.redact(fmt.Errorf("%s: %w: %w", op, ErrUnreachable, err))
+		return c.newError(ErrUnreachable, err, "%s: %v: %v", op, ErrUnreachable, err)
 	}
-	return c.redact(fmt.Errorf("%s: %w", op, err))
+	return c.newError(nil, err, "%s: %v", op, err)
 }
 
-// redactedError replaces the token in the message of the error it wraps.
-type redactedError struct {
+// classifyResponse wraps an error response of the registry.
+func (c *Client) classifyResponse(op string, repo name.Repository, need access, terr *transport.Error) error {
+	response := describeResponse(terr)
+	scope, permission := "read:package", "read"
+	if need == writeAccess {
+		scope, permission = "write:package", "write"
+	}
+	switch terr.StatusCode {
+	case http.StatusUnauthorized:
+		return c.newError(ErrUnauthorized, terr, "%s: %v for user %q (%s): check the username and the token, and that the token has the %s scope (Gitea) and the user may %s packages of the repository's owner",
+			op, ErrUnauthorized, c.credentials.Username, response, scope, permission)
+	case http.StatusForbidden:
+		return c.newError(ErrForbidden, terr, "%s: %v to user %q (%s): the token needs the %s scope (Gitea) and the user needs %s access to the repository's owner",
+			op, ErrForbidden, c.credentials.Username, response, scope, permission)
+	case http.StatusNotFound:
+		if need == writeAccess {
+			// Gitea creates a repository on its first push but responds 404
+			// when the owner does not exist.
+			owner, _, _ := strings.Cut(repo.RepositoryStr(), "/")
+			return c.newError(ErrNotFound, terr, "%s: %v: owner %q does not exist (%s): create the user or organization first, or push to another owner",
+				op, ErrNotFound, owner, response)
+		}
+		return c.newError(ErrNotFound, terr, "%s: %v (%s)", op, ErrNotFound, response)
+	}
+	return c.newError(nil, terr, "%s: %s", op, response)
+}
+
+// describeResponse returns "HTTP 404 from POST URL", without the URL's
+// query, followed by the messages the registry sent with the error.
+func describeResponse(terr *transport.Error) string {
+	text := fmt.Sprintf("HTTP %d", terr.StatusCode)
+	if terr.Request != nil && terr.Request.URL != nil {
+		u := *terr.Request.URL
+		u.RawQuery, u.User = "", nil
+		text += fmt.Sprintf(" from %s %s", terr.Request.Method, u.String())
+	}
+	for _, d := range terr.Errors {
+		if d.Message != "" {
+			text += fmt.Sprintf(": %s %s", d.Code, d.Message)
+		}
+	}
+	return text
+}
+
+// registryError has a message of its own and wraps a sentinel error and
+// the cause.
+type registryError struct {
 	message string
-	err     error
+	errs    []error
 }
 
-func (e *redactedError) Error() string { return e.message }
-func (e *redactedError) Unwrap() error { return e.err }
+func (e *registryError) Error() string   { return e.message }
+func (e *registryError) Unwrap() []error { return e.errs }
 
-// redact hides the token should a server echo it into a message. The
-// credentials are sent only in headers, never in URLs, so this is a
-// second line of defense.
-func (c *Client) redact(err error) error {
-	token := c.credentials.Token
-	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
-		return err
+// newError returns an error with the formatted message on one line that
+// wraps sentinel (unless nil) and cause. A server may echo the token into
+// a message, so newError replaces it there. The credentials are sent only
+// in headers, never in URLs, so this is a second line of defense.
+func (c *Client) newError(sentinel, cause error, format string, args ...any) error {
+	errs := []error{cause}
+	if sentinel != nil {
+		errs = []error{sentinel, cause}
 	}
-	return &redactedError{message: strings.ReplaceAll(err.Error(), token, "[REDACTED]"), err: err}
+	message := strings.TrimSpace(fmt.Sprintf(format, args...))
+	message = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(message)
+	if token := c.credentials.Token; token != "" {
+		message = strings.ReplaceAll(message, token, "[REDACTED]")
+	}
+	return &registryError{message: message, errs: errs}
 }

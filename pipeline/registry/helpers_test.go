@@ -13,8 +13,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
@@ -233,4 +235,87 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	assert.NilError(t, l.Close())
 	return addr
+}
+
+// startOwnerRegistry starts an in-memory registry that, like Gitea,
+// responds 404 to uploads for every owner but the given ones.
+func startOwnerRegistry(t *testing.T, owners ...string) string {
+	t.Helper()
+	handler := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		owner, _, _ := strings.Cut(strings.TrimPrefix(req.URL.Path, "/v2/"), "/")
+		if req.Method != http.MethodGet && req.Method != http.MethodHead && !slices.Contains(owners, owner) {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, "Not found.\n")
+			return
+		}
+		handler.ServeHTTP(w, req)
+	}))
+	t.Cleanup(server.Close)
+	return strings.TrimPrefix(server.URL, "http://")
+}
+
+// silentServer accepts connections on 127.0.0.1 and reads from them but
+// never responds. It records whether a client began a TLS handshake.
+type silentServer struct {
+	Host     string
+	accepted atomic.Int64
+	tls      atomic.Bool
+}
+
+func startSilentServer(t *testing.T) *silentServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	s := &silentServer{Host: l.Addr().String()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.accepted.Add(1)
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			wg.Go(func() {
+				first := make([]byte, 1)
+				// A TLS connection starts with a handshake record, type 22.
+				if n, _ := conn.Read(first); n == 1 && first[0] == 22 {
+					s.tls.Store(true)
+				}
+				_, _ = io.Copy(io.Discard, conn)
+			})
+		}
+	})
+	return s
+}
+
+func (s *silentServer) connections() int64 { return s.accepted.Load() }
+func (s *silentServer) sawTLS() bool       { return s.tls.Load() }
+
+// gzipFile writes content gzip-compressed to a file.
+func gzipFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file.gz")
+	out, err := os.Create(p)
+	assert.NilError(t, err)
+	zw := gzip.NewWriter(out)
+	_, err = io.WriteString(zw, content)
+	assert.NilError(t, err)
+	assert.NilError(t, zw.Close())
+	assert.NilError(t, out.Close())
+	return p
 }

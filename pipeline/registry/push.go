@@ -96,7 +96,7 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 
 	existing, err := c.existingDigest(ctx, ref)
 	if err != nil {
-		return Result{}, c.classify(op, err)
+		return Result{}, c.classify(op, ref.Context(), writeAccess, err)
 	}
 	switch {
 	case existing == digest.String():
@@ -113,10 +113,10 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 
 	pusher, err := remote.NewPusher(c.remoteOptions(ctx)...)
 	if err != nil {
-		return Result{}, c.classify(op, err)
+		return Result{}, c.classify(op, ref.Context(), writeAccess, err)
 	}
 	if err := c.uploadBlobs(ctx, pusher, ref.Context(), blobs); err != nil {
-		return Result{}, c.classify(op, err)
+		return Result{}, c.classify(op, ref.Context(), writeAccess, err)
 	}
 	for i, b := range blobs {
 		result.Blobs[i].BytesUploaded = b.bytes.Load()
@@ -125,7 +125,7 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 	// The pusher remembers the blobs it uploaded or found, so Push only
 	// writes the manifests, children first.
 	if err := pusher.Push(ctx, ref, req.Artifact); err != nil {
-		return Result{}, c.classify(op, err)
+		return Result{}, c.classify(op, ref.Context(), writeAccess, err)
 	}
 	return result, nil
 }

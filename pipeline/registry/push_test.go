@@ -3,10 +3,13 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -221,11 +224,14 @@ func TestOpenRejects(t *testing.T) {
 		want string
 	}{
 		{"missing path", filepath.Join(t.TempDir(), "nothing"), "no such file or directory"},
-		{"directory without layout", t.TempDir(), "read OCI layout"},
+		{"directory without layout", t.TempDir(), "the directory is not an OCI layout"},
 		{"layout with two manifests", two, "index.json lists 2 manifests, expected exactly one"},
 		{"layout without manifests", none, "index.json lists 0 manifests, expected exactly one"},
 		{"tarball without layout", writeTar(t, map[string]string{"hello.txt": "hi"}), "contains neither index.json (OCI layout) nor manifest.json (docker save)"},
-		{"not a tarball", writeFile(t, "not a tarball at all, but long enough to fill a tar header? no"), "read tarball"},
+		{"short file", writeFile(t, "not a tarball"), "the file is not a tar archive or an OCI layout directory"},
+		{"text file", writeFile(t, strings.Repeat("not a tarball\n", 100)), "the file is not a tar archive or an OCI layout directory"},
+		{"gzip file of text", gzipFile(t, strings.Repeat("not a tarball\n", 100)), "the file is not a tar archive or an OCI layout directory"},
+		{"empty file", writeFile(t, ""), "the file is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := registry.Open(tc.path)
@@ -280,7 +286,8 @@ func TestPushWrongToken(t *testing.T) {
 	_, err := c.Push(context.Background(), registry.PushRequest{Artifact: src.Artifact, Reference: reg.Host + "/alice/app:v0.1"})
 
 	assert.Check(t, is.ErrorIs(err, registry.ErrUnauthorized))
-	assert.Check(t, is.ErrorContains(err, `push `+reg.Host+`/alice/app:v0.1: registry rejected the credentials for user "alice" (HTTP 401)`))
+	assert.Check(t, is.ErrorContains(err, `push `+reg.Host+`/alice/app:v0.1: registry rejected the credentials for user "alice" (HTTP 401 from `))
+	assert.Check(t, is.ErrorContains(err, "write:package"))
 	assert.Check(t, !strings.Contains(err.Error(), token), "the token is in the error: %v", err)
 }
 
@@ -293,8 +300,89 @@ func TestPushReadOnlyToken(t *testing.T) {
 	_, err := c.Push(context.Background(), registry.PushRequest{Artifact: src.Artifact, Reference: reg.Host + "/bob/app:v0.1"})
 
 	assert.Check(t, is.ErrorIs(err, registry.ErrForbidden))
-	assert.Check(t, is.ErrorContains(err, `registry denied access to user "bob" (HTTP 403)`))
+	assert.Check(t, is.ErrorContains(err, `registry denied access to user "bob" (HTTP 403 from `))
+	assert.Check(t, is.ErrorContains(err, "DENIED requested access to the resource is denied"))
 	assert.Check(t, !strings.Contains(err.Error(), token), "the token is in the error: %v", err)
+}
+
+func TestTagsWrongToken(t *testing.T) {
+	const token = "s3cr3t-wrong-token"
+	reg := startRegistry(t, map[string]userAccess{"alice": {token: "right-token"}})
+	c := registry.New(registry.Options{Credentials: registry.Credentials{Username: "alice", Token: token}})
+	repo := reg.Host + "/alice/app"
+
+	_, err := c.Tags(context.Background(), repo)
+
+	assert.Assert(t, err != nil)
+	message := err.Error()
+	assert.Check(t, is.ErrorIs(err, registry.ErrUnauthorized))
+	assert.Check(t, strings.HasPrefix(message, "list tags of "+repo+": registry rejected the credentials"), "message: %s", message)
+	assert.Check(t, is.Equal(strings.Count(message, "list tags of"), 1), "message: %s", message)
+	assert.Check(t, is.Contains(message, "read:package"))
+	assert.Check(t, !strings.Contains(message, "write:package"), "message: %s", message)
+	assert.Check(t, !strings.HasSuffix(message, ":") && !strings.HasSuffix(message, " "), "message: %q", message)
+	assert.Check(t, !strings.Contains(message, token), "the token is in the error: %v", err)
+}
+
+func TestPushUnknownOwner(t *testing.T) {
+	reg := startOwnerRegistry(t, "alice")
+	src := openSource(t, writeLayout(t, randomImage(t, 256, 1)))
+
+	_, err := registry.New(registry.Options{}).Push(context.Background(), registry.PushRequest{Artifact: src.Artifact, Reference: reg + "/nobody/app:v0.1"})
+
+	assert.Check(t, is.ErrorIs(err, registry.ErrNotFound))
+	assert.Check(t, is.ErrorContains(err, `owner "nobody" does not exist`))
+	assert.Check(t, !strings.ContainsAny(err.Error(), "\r\n"), "message: %q", err.Error())
+}
+
+func TestTagsSilentRegistry(t *testing.T) {
+	silent := startSilentServer(t)
+	c := registry.New(registry.Options{ResponseHeaderTimeout: 200 * time.Millisecond})
+	// The deadline only ends a test that would otherwise hang.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	_, err := c.Tags(ctx, silent.Host+"/owner/app")
+
+	assert.Check(t, is.ErrorIs(err, registry.ErrUnreachable))
+	assert.Check(t, ctx.Err() == nil, "the request timeout did not fire: %v", err)
+	assert.Check(t, is.ErrorContains(err, "list tags of "+silent.Host+"/owner/app: registry unreachable: timed out waiting for a response"))
+	assert.Check(t, silent.connections() > 0)
+	assert.Check(t, !silent.sawTLS(), "the client tried HTTPS on a loopback host")
+}
+
+func TestPushSilentRegistryContextDeadline(t *testing.T) {
+	silent := startSilentServer(t)
+	src := openSource(t, writeLayout(t, randomImage(t, 256, 1)))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+
+	_, err := registry.New(registry.Options{}).Push(ctx, registry.PushRequest{Artifact: src.Artifact, Reference: silent.Host + "/owner/app:v0.1"})
+
+	assert.Check(t, is.ErrorIs(err, registry.ErrUnreachable))
+	assert.Check(t, is.ErrorIs(err, context.DeadlineExceeded))
+	assert.Check(t, is.ErrorContains(err, "timed out waiting for a response"))
+}
+
+func TestInsecureHostSkipsHTTPS(t *testing.T) {
+	silent := startSilentServer(t)
+	_, port, err := net.SplitHostPort(silent.Host)
+	assert.NilError(t, err)
+	// registry.test resolves nowhere, so the transport dials the server.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, silent.Host)
+	}
+	c := registry.New(registry.Options{Transport: transport, Insecure: []string{"registry.test"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+
+	_, err = c.Tags(ctx, "registry.test:"+port+"/owner/app")
+
+	assert.Check(t, is.ErrorIs(err, registry.ErrUnreachable))
+	assert.Check(t, silent.connections() > 0)
+	assert.Check(t, !silent.sawTLS(), "the client tried HTTPS on an insecure host")
 }
 
 func TestPushUnknownHost(t *testing.T) {

@@ -4,13 +4,16 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,26 +30,38 @@ type Credentials struct {
 }
 
 // Options configure a Client. The zero value is anonymous access over
-// HTTPS, except for the hosts that go-containerregistry reaches over
-// plain HTTP by itself.
+// HTTPS, except for loopback hosts, which are reached over plain HTTP.
 type Options struct {
 	Credentials Credentials
 	// Insecure lists registry hosts, as host or host:port, that speak
-	// plain HTTP, such as gitea-http.gitea.svc.cluster.local:3000.
-	// go-containerregistry (v0.22) also tries plain HTTP by itself for
-	// localhost:PORT, 127.0.0.0/8, ::1, private (RFC 1918) addresses and
-	// *.local hosts, after HTTPS fails.
+	// plain HTTP, such as gitea-http.gitea.svc.cluster.local:3000. The
+	// Client reaches them and the loopback hosts (localhost, 127.0.0.0/8,
+	// ::1) over plain HTTP only. go-containerregistry (v0.22) would try
+	// HTTPS first and fall back to plain HTTP for these hosts, and for
+	// private (RFC 1918) addresses and *.local hosts, which it still does.
 	Insecure []string
 	// Jobs is the number of blobs uploaded at once. Zero means 4.
 	Jobs int
-	// Transport is the HTTP transport. Nil means http.DefaultTransport.
+	// Transport is the HTTP transport. Nil means a clone of
+	// http.DefaultTransport with ResponseHeaderTimeout set.
 	Transport http.RoundTripper
+	// ResponseHeaderTimeout bounds the wait for the headers of each
+	// response after its request was sent, so that a registry that
+	// accepts connections but never responds fails the request. Zero
+	// means DefaultResponseHeaderTimeout. It applies only when Transport
+	// is nil. The context bounds the whole operation.
+	ResponseHeaderTimeout time.Duration
 	// Logger receives a message per blob uploaded or found. Nil discards
 	// them.
 	Logger *slog.Logger
 	// UserAgent is the User-Agent header. Empty means "incluster".
 	UserAgent string
 }
+
+// DefaultResponseHeaderTimeout is the ResponseHeaderTimeout of a Client
+// whose Options set none. It leaves a registry time to store a large
+// blob before it responds to the upload.
+const DefaultResponseHeaderTimeout = time.Minute
 
 // Client talks to OCI registries with one set of credentials.
 type Client struct {
@@ -72,8 +87,11 @@ func New(opts Options) *Client {
 		c.jobs = 4
 	}
 	if c.transport == nil {
-		c.transport = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = cmp.Or(opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+		c.transport = t
 	}
+	c.transport = &plainHTTPTransport{base: c.transport, plain: c.isPlainHTTP}
 	if c.logger == nil {
 		c.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -113,6 +131,43 @@ func (c *Client) isInsecure(registry string) bool {
 		}
 	}
 	return false
+}
+
+// isPlainHTTP reports whether the registry at host (host or host:port)
+// is reached over plain HTTP: a loopback host or one in the Insecure list.
+func (c *Client) isPlainHTTP(host string) bool {
+	if c.isInsecure(host) {
+		return true
+	}
+	hostname := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		hostname = h
+	}
+	hostname = strings.Trim(hostname, "[]")
+	if strings.EqualFold(hostname, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(hostname)
+	return ip != nil && ip.IsLoopback()
+}
+
+// plainHTTPTransport sends the requests for plain-HTTP hosts over http,
+// also those that go-containerregistry addresses to https. go-containerregistry (v0.22)
+// always tries HTTPS first, so a registry on 127.0.0.1 that accepts
+// connections but never responds would otherwise cost a TLS handshake
+// timeout before the plain-HTTP attempt, and its failure would report
+// both.
+type plainHTTPTransport struct {
+	base  http.RoundTripper
+	plain func(host string) bool
+}
+
+func (t *plainHTTPTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "https" && t.plain(req.URL.Host) {
+		req = req.Clone(req.Context())
+		req.URL.Scheme = "http"
+	}
+	return t.base.RoundTrip(req)
 }
 
 // nameOptions returns the parse options for a reference whose registry
@@ -166,7 +221,7 @@ func (c *Client) Resolve(ctx context.Context, ref string) (string, error) {
 	}
 	desc, err := remote.Head(t, c.remoteOptions(ctx)...)
 	if err != nil {
-		return "", c.classify("resolve "+t.String(), err)
+		return "", c.classify("resolve "+t.String(), t.Context(), readAccess, err)
 	}
 	return desc.Digest.String(), nil
 }
@@ -184,7 +239,7 @@ func (c *Client) Tags(ctx context.Context, repository string) ([]string, error) 
 		if isNotFoundResponse(err) {
 			return nil, nil
 		}
-		return nil, c.classify("list tags of "+r.String(), err)
+		return nil, c.classify("list tags of "+r.String(), r, readAccess, err)
 	}
 	return tags, nil
 }

@@ -60,16 +60,25 @@ func Open(p string) (*Source, error) {
 		return nil, fmt.Errorf("open image %s: %w", p, err)
 	}
 	if info.IsDir() {
+		if _, err := os.Stat(filepath.Join(p, "index.json")); err != nil {
+			return nil, fmt.Errorf("open image %s: the directory is not an OCI layout: %w", p, err)
+		}
 		a, err := openLayout(p)
 		if err != nil {
 			return nil, err
 		}
 		return &Source{Artifact: a, Format: "oci-layout"}, nil
 	}
+	if info.Size() == 0 {
+		return nil, fmt.Errorf("open image %s: the file is empty", p)
+	}
 	return openTarball(p)
 }
 
+// openTarball opens the tarball at p. Messages name p, also when they
+// are about the decompressed copy of p.
 func openTarball(p string) (_ *Source, rerr error) {
+	original := p
 	var cleanups []func() error
 	cleanup := func() error {
 		var errs []error
@@ -97,7 +106,7 @@ func openTarball(p string) (_ *Source, rerr error) {
 		p = plain
 	}
 
-	hasIndex, hasManifest, err := scanTarball(p)
+	hasIndex, hasManifest, err := scanTarball(p, original)
 	if err != nil {
 		return nil, err
 	}
@@ -113,17 +122,17 @@ func openTarball(p string) (_ *Source, rerr error) {
 		}
 		a, err := openLayout(dir)
 		if err != nil {
-			return nil, fmt.Errorf("read OCI tarball %s: %w", p, err)
+			return nil, fmt.Errorf("read OCI tarball %s: %w", original, err)
 		}
 		return &Source{Artifact: a, Format: "oci-archive", cleanup: cleanup}, nil
 	case hasManifest:
 		img, err := tarball.ImageFromPath(p, nil)
 		if err != nil {
-			return nil, fmt.Errorf("read docker tarball %s: %w", p, err)
+			return nil, fmt.Errorf("read docker tarball %s: %w", original, err)
 		}
 		return &Source{Artifact: img, Format: "docker-archive", cleanup: cleanup}, nil
 	default:
-		return nil, fmt.Errorf("read tarball %s: it contains neither index.json (OCI layout) nor manifest.json (docker save)", p)
+		return nil, fmt.Errorf("read tarball %s: it contains neither index.json (OCI layout) nor manifest.json (docker save)", original)
 	}
 }
 
@@ -208,21 +217,24 @@ func decompress(p string) (_ string, rerr error) {
 }
 
 // scanTarball reports whether the tarball at p has an index.json and a
-// manifest.json at its root.
-func scanTarball(p string) (hasIndex, hasManifest bool, err error) {
+// manifest.json at its root. Messages name the image original.
+func scanTarball(p, original string) (hasIndex, hasManifest bool, err error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return false, false, fmt.Errorf("open image %s: %w", p, err)
+		return false, false, fmt.Errorf("open image %s: %w", original, err)
 	}
 	defer f.Close()
 	tr := tar.NewReader(bufio.NewReader(f))
-	for {
+	for entries := 0; ; entries++ {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return hasIndex, hasManifest, nil
 		}
+		if err != nil && entries == 0 {
+			return false, false, fmt.Errorf("open image %s: the file is not a tar archive or an OCI layout directory: %w", original, err)
+		}
 		if err != nil {
-			return false, false, fmt.Errorf("read tarball %s: %w", p, err)
+			return false, false, fmt.Errorf("read tarball %s: %w", original, err)
 		}
 		switch path.Clean(h.Name) {
 		case "index.json":

@@ -61,4 +61,5 @@ func TestNextFromRegistryUnreachable(t *testing.T) {
 
 	assert.Check(t, is.ErrorIs(err, registry.ErrUnreachable))
 	assert.Check(t, is.ErrorContains(err, "list tags of "+repo))
+	assert.Check(t, is.Equal(strings.Count(err.Error(), "list tags of"), 1), "message: %s", err)
 }

@@ -97,8 +97,8 @@ func FromCommit(sha string, length int) (string, error) {
 }
 
 // TagLister lists the tags of a repository. A repository that does not
-// exist yet has no tags and is not an error. *registry.Client
-// implements it.
+// exist yet has no tags and is not an error. An error names the
+// operation and the repository. *registry.Client implements it.
 type TagLister interface {
 	Tags(ctx context.Context, repository string) ([]string, error)
 }
@@ -108,7 +108,8 @@ type TagLister interface {
 func NextFromRegistry(ctx context.Context, lister TagLister, repository string) (string, error) {
 	tags, err := lister.Tags(ctx, repository)
 	if err != nil {
-		return "", fmt.Errorf("list tags of %s: %w", repository, err)
+		// The lister's error already starts with "list tags of REPOSITORY".
+		return "", err
 	}
 	return Next(tags), nil
 }
