@@ -35,7 +35,13 @@ func runAct(ctx context.Context, cfg config, repo string) error {
 	if err := os.WriteFile(event, []byte(`{"ref": "refs/heads/main"}`+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write event: %w", err)
 	}
-	logFile, err := os.Create(filepath.Join(cfg.logs, "act.log"))
+	// A Secret mounted from a literal holds the token without a line
+	// break, while the stack's token file ends with one.
+	tokenFile := filepath.Join(cfg.logs, "token")
+	if err := os.WriteFile(tokenFile, []byte(cfg.stack.token), 0o600); err != nil {
+		return fmt.Errorf("write token file: %w", err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(cfg.logs, "act.log"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("create act log: %w", err)
 	}
@@ -88,7 +94,7 @@ func runAct(ctx context.Context, cfg config, repo string) error {
 		"ACT_DISABLE_VERSION_CHECK=1",
 		"DO_NOT_TRACK=1",
 		"GITEA_TOKEN=",
-		"INCLUSTER_TOKEN_FILE="+s.tokenFile,
+		"INCLUSTER_TOKEN_FILE="+tokenFile,
 		"PATH="+filepath.Dir(s.dagger)+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
 	// act starts the Dagger CLI and shells: a timeout ends the whole
