@@ -134,7 +134,7 @@ func (g *Git) attempt(ctx context.Context, st *gitState) (Result, error) {
 	// A target branch that exists receives the commit on its own tip,
 	// and one that does not is created from the base branch.
 	readBranch := target
-	expected, targetExists := refs[target]
+	_, targetExists := refs[target]
 	if !targetExists {
 		if target == req.BaseBranch {
 			return Result{}, fmt.Errorf("read branch %s: %w", where, ErrBranchNotFound)
@@ -149,21 +149,9 @@ func (g *Git) attempt(ctx context.Context, st *gitState) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	commit, err := repo.CommitObject(head)
+	commit, tree, current, err := readFiles(repo, head, req, readBranch)
 	if err != nil {
-		return Result{}, fmt.Errorf("read commit %s of %s@%s: %w", head, req.Repository, readBranch, err)
-	}
-	tree, err := commit.Tree()
-	if err != nil {
-		return Result{}, fmt.Errorf("read tree of %s in %s@%s: %w", head, req.Repository, readBranch, err)
-	}
-	current := make(map[string][]byte, len(req.Files))
-	for _, path := range req.Files {
-		data, err := readBlob(tree, path)
-		if err != nil {
-			return Result{}, fmt.Errorf("read %s in %s@%s: %w", path, req.Repository, readBranch, err)
-		}
-		current[path] = data
+		return Result{}, err
 	}
 
 	rw, err := applyUpdates(req.Files, current, req.Updates)
@@ -187,13 +175,11 @@ func (g *Git) attempt(ctx context.Context, st *gitState) (Result, error) {
 		return Result{}, fmt.Errorf("write %s: create commit: %w", where, err)
 	}
 
+	// The lease is the tip that the rewrite started from, which may be
+	// newer than the listing when the branch moved in between.
 	var lease *plumbing.Hash
 	if targetExists {
-		lease = &expected
-		if expected != head {
-			// The branch moved between the listing and the fetch.
-			return Result{}, fmt.Errorf("push %s: %w: the branch moved to %s", where, ErrConflict, head)
-		}
+		lease = &head
 	}
 	if err := g.push(ctx, st, repo, newCommit, lease, rw); err != nil {
 		return Result{}, err
@@ -205,6 +191,28 @@ func (g *Git) attempt(ctx context.Context, st *gitState) (Result, error) {
 		Changes: rw.changes,
 		Files:   rw.files,
 	}, nil
+}
+
+// readFiles returns the commit head of branch, its tree, and the content
+// of the Request's files in it.
+func readFiles(repo *git.Repository, head plumbing.Hash, req Request, branch string) (*object.Commit, *object.Tree, map[string][]byte, error) {
+	commit, err := repo.CommitObject(head)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read commit %s of %s@%s: %w", head, req.Repository, branch, err)
+	}
+	tree, err := commit.Tree()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read tree of %s in %s@%s: %w", head, req.Repository, branch, err)
+	}
+	current := make(map[string][]byte, len(req.Files))
+	for _, path := range req.Files {
+		data, err := readBlob(tree, path)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read %s in %s@%s: %w", path, req.Repository, branch, err)
+		}
+		current[path] = data
+	}
+	return commit, tree, current, nil
 }
 
 // listBranches returns the remote's branches by short name.
