@@ -166,7 +166,7 @@ func (m *Incluster) Publish(
 	// Move the tag even when it points at another digest.
 	// +optional
 	overwrite bool,
-	// Reach the registry over plain HTTP. Hosts ending in .local, localhost and private addresses fall back to it anyway.
+	// Reach the registry over plain HTTP when HTTPS fails. Hosts ending in .local (Kubernetes service names), localhost and private addresses get this without the flag.
 	// +optional
 	plainHttp bool,
 	// Main package to build, such as ./cmd/app. Empty means the only main package under ./cmd/.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,10 +52,23 @@ func (d destination) client() *registry.Client {
 		Credentials: registry.Credentials{Username: d.username, Token: d.token},
 		Logger:      d.log,
 	}
-	if d.plainHTTP {
+	if d.plainHTTP || isLocalHost(d.registry) {
 		opts.Insecure = []string{d.registry}
 	}
 	return registry.New(opts)
+}
+
+// isLocalHost reports whether the host of registry (HOST or HOST:PORT) ends
+// in .local, as Kubernetes service names such as
+// gitea-http.gitea.svc.cluster.local do. Such a registry is reached over
+// plain HTTP when HTTPS fails, as go-containerregistry (v0.22) already does
+// by itself for localhost, 127.0.0.1 and private (RFC 1918) addresses.
+func isLocalHost(registry string) bool {
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	return strings.HasSuffix(strings.ToLower(host), ".local")
 }
 
 func (d destination) validate() error {

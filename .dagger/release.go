@@ -93,7 +93,7 @@ func (m *Incluster) BuildAndPush(
 	// Move the tag even when it points at another digest.
 	// +optional
 	overwrite bool,
-	// Reach the registry over plain HTTP. Hosts ending in .local, localhost and private addresses fall back to it anyway.
+	// Reach the registry over plain HTTP when HTTPS fails. Hosts ending in .local (Kubernetes service names), localhost and private addresses get this without the flag.
 	// +optional
 	plainHttp bool,
 	// Image repository as the manifest names it. Empty means REGISTRY/OWNER/APP.
