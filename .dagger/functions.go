@@ -191,9 +191,9 @@ func (m *Incluster) Publish(
 	// +optional
 	gosumdb string,
 ) (string, error) {
-	plaintext, err := token.Plaintext(ctx)
+	plaintext, err := readToken(ctx, token)
 	if err != nil {
-		return "", fmt.Errorf("read the token: %w", err)
+		return "", err
 	}
 	dest := destination{
 		registry: registry, owner: owner, app: app,
@@ -265,9 +265,9 @@ func (m *Incluster) Bump(
 	if err != nil {
 		return "", fmt.Errorf("bump: %w", err)
 	}
-	plaintext, err := token.Plaintext(ctx)
+	plaintext, err := readToken(ctx, token)
 	if err != nil {
-		return "", fmt.Errorf("read the token: %w", err)
+		return "", err
 	}
 	res, err := bump(ctx, manifestTarget{
 		giteaURL: giteaUrl, token: plaintext,

@@ -12,8 +12,14 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+
+	"dagger/incluster/internal/dagger"
 )
 
 // Public defaults of the image and proxy parameters.
@@ -31,4 +37,18 @@ type Incluster struct{}
 // error appears in the Dagger progress output.
 func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// readToken returns the plaintext of the token secret without surrounding
+// whitespace, such as the line break at the end of a token file.
+func readToken(ctx context.Context, token *dagger.Secret) (string, error) {
+	plaintext, err := token.Plaintext(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read the token secret: %w", err)
+	}
+	plaintext = strings.TrimSpace(plaintext)
+	if plaintext == "" {
+		return "", errors.New("read the token secret: it is empty")
+	}
+	return plaintext, nil
 }

@@ -133,9 +133,9 @@ func (m *Incluster) BuildAndPush(
 	// +optional
 	gosumdb string,
 ) (*Release, error) {
-	plaintext, err := token.Plaintext(ctx)
+	plaintext, err := readToken(ctx, token)
 	if err != nil {
-		return nil, fmt.Errorf("read the token: %w", err)
+		return nil, err
 	}
 	reporter := cireport.New(os.Stderr)
 	reporter.Mask(plaintext)
