@@ -20,9 +20,9 @@ var (
 	// ErrTagExists means the tag already points at a different digest and
 	// overwriting was not requested. The error is a *TagExistsError.
 	ErrTagExists = errors.New("tag exists with a different digest")
-	// ErrUnauthorized means the registry rejected the credentials (HTTP
-	// 401): a wrong username or token, or for Gitea also a token without
-	// the package scope.
+	// ErrUnauthorized means the registry rejected the credentials or
+	// requires some (HTTP 401): a wrong username or token, or for Gitea
+	// also a token without the package scope.
 	ErrUnauthorized = errors.New("registry rejected the credentials")
 	// ErrForbidden means the registry accepted the credentials but denied
 	// the operation (HTTP 403), such as a push without write permission.
@@ -115,6 +115,10 @@ func (c *Client) classifyResponse(op string, repo name.Repository, need access, 
 	}
 	switch terr.StatusCode {
 	case http.StatusUnauthorized:
+		if c.credentials.Token == "" {
+			return c.newError(ErrUnauthorized, terr, "%s: %v: the registry requires a login (%s): give a username and a token with the %s scope (Gitea)",
+				op, ErrUnauthorized, response, scope)
+		}
 		return c.newError(ErrUnauthorized, terr, "%s: %v for user %q (%s): check the username and the token, and that the token has the %s scope (Gitea) and the user may %s packages of the repository's owner",
 			op, ErrUnauthorized, c.credentials.Username, response, scope, permission)
 	case http.StatusForbidden:

@@ -89,6 +89,7 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (Result, error) {
 	result := Result{
 		Reference: fmt.Sprintf("%s:%s@%s", ref.Context().Name(), ref.TagStr(), digest),
 		Digest:    digest.String(),
+		Blobs:     make([]Blob, 0, len(blobs)),
 	}
 	for _, b := range blobs {
 		result.Blobs = append(result.Blobs, b.Blob)

@@ -324,6 +324,17 @@ func TestTagsWrongToken(t *testing.T) {
 	assert.Check(t, !strings.Contains(message, token), "the token is in the error: %v", err)
 }
 
+func TestPushWithoutToken(t *testing.T) {
+	reg := startRegistry(t, map[string]userAccess{"alice": {token: "right-token", write: true}})
+	src := openSource(t, writeLayout(t, randomImage(t, 256, 1)))
+
+	_, err := registry.New(registry.Options{}).Push(context.Background(), registry.PushRequest{Artifact: src.Artifact, Reference: reg.Host + "/alice/app:v0.1"})
+
+	assert.Check(t, is.ErrorIs(err, registry.ErrUnauthorized))
+	assert.Check(t, is.ErrorContains(err, "the registry requires a login (HTTP 401 from "))
+	assert.Check(t, is.ErrorContains(err, "give a username and a token with the write:package scope"))
+}
+
 func TestPushUnknownOwner(t *testing.T) {
 	reg := startOwnerRegistry(t, "alice")
 	src := openSource(t, writeLayout(t, randomImage(t, 256, 1)))
