@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cgi"
@@ -58,6 +59,7 @@ func TestParseImageReferenceRejects(t *testing.T) {
 		{"127.0.0.1:3000/owner/app@sha256:abc", `digest "sha256:abc" is not sha256: followed by 64`},
 		{"127.0.0.1:3000/owner/app:-v1", "a tag must start with a letter, a digit or '_'"},
 		{":v1", "the image name is empty"},
+		{"BAD IMAGE:v1", "invalid image name"},
 	} {
 		_, err := parseImageReference(tc.ref)
 		assert.Check(t, is.ErrorContains(err, tc.want), "reference %q", tc.ref)
@@ -171,8 +173,62 @@ func TestBumpImageOverride(t *testing.T) {
 		"--image", "gitea-http.gitea.svc.cluster.local:3000/owner/app", "127.0.0.1:3000/owner/app:v0.3@"+testDigest)
 
 	assert.Check(t, is.Equal(r.code, 0), "stderr: %s", r.stderr)
-	assert.Check(t, is.Contains(r.stdout, `"Changed": true`))
+	assert.Check(t, is.Contains(r.stdout, `"changed": true`))
 	assert.Check(t, is.Contains(runGit(t, bare, "show", "main:deployment.yaml"), "image: gitea-http.gitea.svc.cluster.local:3000/owner/app:v0.3@"+testDigest))
+	assert.Check(t, is.Contains(r.stderr, ": 1 reference in deployment.yaml (1 attempt)\n"))
+}
+
+func TestBumpJSON(t *testing.T) {
+	const token = "bump-secret-token-0123456789"
+	server := startGitServer(t, token)
+	server.createRepo(t, "owner/app", map[string]string{"deployment.yaml": deployment})
+	args := []string{"bump", "--backend", "git", "--url", server.URL, "--repo", "owner/app", "--file", "deployment.yaml",
+		"--json", "--quiet", "gitea-http.gitea.svc.cluster.local:3000/owner/app:v0.3"}
+	env := []string{"INCLUSTER_TOKEN=" + token}
+
+	first := runProgram(t, "", env, args...)
+	second := runProgram(t, "", env, args...)
+
+	assert.Check(t, is.Equal(first.code, 0), "stderr: %s", first.stderr)
+	assertCamelCaseKeys(t, first.stdout)
+	var changed struct {
+		Changed bool `json:"changed"`
+		Changes []struct {
+			File string `json:"file"`
+			Line int    `json:"line"`
+			New  string `json:"new"`
+		} `json:"changes"`
+	}
+	assert.NilError(t, json.Unmarshal([]byte(first.stdout), &changed))
+	assert.Check(t, changed.Changed)
+	assert.Assert(t, is.Len(changed.Changes, 1))
+	assert.Check(t, is.Equal(changed.Changes[0].File, "deployment.yaml"))
+	assert.Check(t, is.Equal(changed.Changes[0].Line, 11))
+	assert.Check(t, is.Equal(changed.Changes[0].New, "gitea-http.gitea.svc.cluster.local:3000/owner/app:v0.3"))
+
+	assert.Check(t, is.Equal(second.code, 0), "stderr: %s", second.stderr)
+	assert.Check(t, is.Contains(second.stdout, `"changed": false`))
+	assert.Check(t, is.Contains(second.stdout, `"changes": []`))
+	assert.Check(t, is.Contains(second.stdout, `"files": []`))
+	assert.Check(t, !strings.Contains(second.stdout, "null"), "stdout: %s", second.stdout)
+}
+
+func TestBumpNoMatchNamesImageFlag(t *testing.T) {
+	const token = "bump-secret-token-0123456789"
+	server := startGitServer(t, token)
+	server.createRepo(t, "owner/app", map[string]string{"deployment.yaml": deployment})
+	base := []string{"bump", "--backend", "git", "--url", server.URL, "--repo", "owner/app", "--file", "deployment.yaml", "--timeout", "10s"}
+	env := []string{"INCLUSTER_TOKEN=" + token}
+
+	plain := runProgram(t, "", env, append(base, "127.0.0.1:3000/owner/app:v0.2")...)
+	withImage := runProgram(t, "", env, append(base, "--image", "127.0.0.1:3000/other/app", "127.0.0.1:3000/owner/app:v0.2")...)
+
+	assert.Check(t, is.Equal(plain.code, 1))
+	assert.Check(t, is.Equal(plain.stderr, "incluster: bump: no reference to the image 127.0.0.1:3000/owner/app in deployment.yaml: "+
+		"if the manifests name the image otherwise, such as by a cluster-internal registry address, pass that name with --image\n"))
+	assert.Check(t, is.Equal(withImage.code, 1))
+	assert.Check(t, is.Equal(withImage.stderr, "incluster: bump: no reference to the image 127.0.0.1:3000/other/app (--image) in deployment.yaml: "+
+		"check --image against the image in the manifests\n"))
 }
 
 func TestBumpFailures(t *testing.T) {
@@ -187,7 +243,7 @@ func TestBumpFailures(t *testing.T) {
 		want  string
 	}{
 		{"missing file", token, []string{"--file", "missing.yaml", "gitea-http.gitea.svc.cluster.local:3000/owner/app:v0.2"}, "missing.yaml"},
-		{"no matching image", token, []string{"--file", "deployment.yaml", "127.0.0.1:3000/other/image:v0.2"}, "no reference to the image"},
+		{"no matching image", token, []string{"--file", "deployment.yaml", "127.0.0.1:3000/other/image:v0.2"}, "no reference to the image 127.0.0.1:3000/other/image in deployment.yaml"},
 		{"unknown repository", token, []string{"--repo", "owner/none", "--file", "deployment.yaml", "gitea-http.gitea.svc.cluster.local:3000/owner/app:v0.2"}, "owner/none"},
 		{"wrong token", "wrong-token-0123456789", []string{"--file", "deployment.yaml", "gitea-http.gitea.svc.cluster.local:3000/owner/app:v0.2"}, "permission denied"},
 	} {
@@ -220,6 +276,16 @@ func TestBumpUsageErrors(t *testing.T) {
 		{"unknown backend", []string{"INCLUSTER_TOKEN=t"}, append(full, "--backend", "svn", ref), `--backend "svn": expected gitea or git`},
 		{"invalid author", []string{"INCLUSTER_TOKEN=t"}, append(full, "--author", "nobody", ref), `--author "nobody"`},
 		{"pull request without target", []string{"INCLUSTER_TOKEN=t"}, append(full, "--pull-request", ref), "--pull-request needs a --target-branch"},
+		{"pull request with git backend", []string{"INCLUSTER_TOKEN=t"}, append(full, "--backend", "git", "--pull-request", "--target-branch", "bump", ref), "--pull-request needs the gitea backend"},
+		{"URL that is no URL", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "not a url", "--repo", "owner/app", "--file", "d.yaml", ref}, `--url "not a url": expected an http:// or https:// URL with a host`},
+		{"FTP URL", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "ftp://127.0.0.1/", "--repo", "owner/app", "--file", "d.yaml", ref}, `--url "ftp://127.0.0.1/": expected an http:// or https:// URL`},
+		{"URL without scheme", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "127.0.0.1:3300", "--repo", "owner/app", "--file", "d.yaml", ref}, `--url "127.0.0.1:3300": expected an http:// or https:// URL`},
+		{"URL without host", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "http:///path", "--repo", "owner/app", "--file", "d.yaml", ref}, `--url "http:///path": expected an http:// or https:// URL with a host`},
+		{"URL with credentials", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "http://u:secret@127.0.0.1:1", "--repo", "owner/app", "--file", "d.yaml", ref}, "--url must not contain credentials"},
+		{"FTP URL with credentials", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "ftp://u:secret@127.0.0.1", "--repo", "owner/app", "--file", "d.yaml", ref}, `--url "ftp://u:xxxxx@127.0.0.1"`},
+		{"zero timeout", []string{"INCLUSTER_TOKEN=t"}, append(full, "--timeout", "0s", ref), "--timeout 0s: must be positive"},
+		{"negative timeout", []string{"INCLUSTER_TOKEN=t"}, append(full, "--timeout", "-1m", ref), "--timeout -1m0s: must be positive"},
+		{"invalid image", []string{"INCLUSTER_TOKEN=t"}, append(full, "--image", "BAD IMAGE", ref), `--image "BAD IMAGE": invalid image name`},
 		{"invalid repository", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "http://127.0.0.1:1", "--repo", "app", "--file", "d.yaml", ref}, `repository "app" is not of the form owner/name`},
 		{"file outside the repository", []string{"INCLUSTER_TOKEN=t"}, []string{"--url", "http://127.0.0.1:1", "--repo", "owner/app", "--file", "../d.yaml", ref}, `file "../d.yaml" is not a clean path`},
 	} {
@@ -228,6 +294,7 @@ func TestBumpUsageErrors(t *testing.T) {
 			assert.Check(t, is.Equal(r.code, 2), "stderr: %s", r.stderr)
 			assert.Check(t, is.Equal(r.stdout, ""))
 			assert.Check(t, is.Contains(r.stderr, tc.want))
+			assert.Check(t, !strings.Contains(r.stderr, "secret"), "stderr: %s", r.stderr)
 		})
 	}
 }

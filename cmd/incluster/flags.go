@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // Environment variables that the commands read.
@@ -27,16 +29,66 @@ func usagef(format string, args ...any) error {
 	return &usageError{message: fmt.Sprintf(format, args...)}
 }
 
+// wrappedError has a message of its own and wraps err, so that a
+// command can reword an error and callers can still match it.
+type wrappedError struct {
+	message string
+	err     error
+}
+
+func (e *wrappedError) Error() string { return e.message }
+func (e *wrappedError) Unwrap() error { return e.err }
+
+// plural returns "1 blob" or "2 blobs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // newFlagSet returns a flag set whose help text is usage followed by the
-// flag list.
+// flag list, if the command has flags.
 func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), strings.TrimLeft(usage, "\n"))
-		fmt.Fprintln(fs.Output(), "\nFlags:")
-		fs.PrintDefaults()
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(fs.Output(), "\nFlags:")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// checkTimeout rejects a --timeout that is not positive.
+func checkTimeout(command string, timeout time.Duration) error {
+	if timeout <= 0 {
+		return usagef("%s: --timeout %s: must be positive, such as 30s or 5m", command, timeout)
+	}
+	return nil
+}
+
+// withTimeout wraps err with the --timeout value when the deadline of
+// ctx, set from --timeout, ended the command.
+func withTimeout(ctx context.Context, err error, timeout time.Duration) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	return &wrappedError{message: fmt.Sprintf("%v (--timeout %s)", err, timeout), err: err}
 }
 
 // parse parses args, allowing flags after positional arguments, and
@@ -101,6 +153,9 @@ func (c *credentialFlags) resolve(s *streams) (username, token string, err error
 		username = s.getenv(envUsername)
 	}
 	switch {
+	// A token file that is missing, unreadable or empty is a failure
+	// (exit code 1), not a usage error: the command line is right, but
+	// the file, such as a mounted Secret, is not.
 	case c.tokenFile == "-":
 		data, err := io.ReadAll(io.LimitReader(s.in, 1<<20))
 		if err != nil {
@@ -108,7 +163,7 @@ func (c *credentialFlags) resolve(s *streams) (username, token string, err error
 		}
 		token = strings.TrimSpace(string(data))
 		if token == "" {
-			return "", "", usagef("--token-file -: standard input is empty")
+			return "", "", errors.New("read the token from standard input: it is empty")
 		}
 	case c.tokenFile != "":
 		data, err := os.ReadFile(c.tokenFile)
@@ -117,7 +172,7 @@ func (c *credentialFlags) resolve(s *streams) (username, token string, err error
 		}
 		token = strings.TrimSpace(string(data))
 		if token == "" {
-			return "", "", usagef("--token-file %s: the file is empty", c.tokenFile)
+			return "", "", fmt.Errorf("read the token: %s is empty", c.tokenFile)
 		}
 	default:
 		token = s.getenv(envToken)
@@ -126,4 +181,14 @@ func (c *credentialFlags) resolve(s *streams) (username, token string, err error
 		return "", "", usagef("a token needs a username: set --username or $%s", envUsername)
 	}
 	return username, token, nil
+}
+
+// checkOwnerName checks that the repository path of an image, such as
+// "owner/app", is exactly OWNER/NAME, the only form that Gitea's registry
+// accepts. what describes the value for the message.
+func checkOwnerName(command, what, value, path string) error {
+	if owner, name, ok := strings.Cut(path, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return usagef("%s: %s %q: the image name %q is not OWNER/NAME: Gitea's registry takes exactly one owner and one name", command, what, value, path)
+	}
+	return nil
 }

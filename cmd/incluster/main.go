@@ -122,7 +122,8 @@ line or as JSON with --json; messages go to standard error.
 
 Exit codes:
   0  success, also when there was nothing to do (tag or manifest unchanged)
-  1  failure
+  1  failure, also a token file that is missing, unreadable or empty, and
+     a timeout (see --timeout)
   2  invalid command line
   3  push rejected: the tag exists with a different digest (see --overwrite)
 `)

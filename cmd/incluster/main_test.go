@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"unicode"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -158,6 +161,13 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+func TestVersionHelpHasNoFlagsHeader(t *testing.T) {
+	r := runProgram(t, "", nil, "version", "--help")
+
+	assert.Check(t, is.Equal(r.code, 0))
+	assert.Check(t, !strings.Contains(r.stdout, "Flags:"), "stdout: %s", r.stdout)
+}
+
 func TestPush(t *testing.T) {
 	host := startRegistry(t, "")
 	dir, digest := writeLayout(t)
@@ -199,6 +209,7 @@ func TestPushTagExists(t *testing.T) {
 	assert.Check(t, is.Equal(r.stdout, ""))
 	assert.Check(t, is.Contains(r.stderr, firstDigest))
 	assert.Check(t, is.Contains(r.stderr, otherDigest))
+	assert.Check(t, is.Contains(r.stderr, "pass --overwrite to move it"))
 
 	r = runProgram(t, "", nil, "push", otherDir, ref, "--overwrite")
 
@@ -234,6 +245,30 @@ func TestPushJSON(t *testing.T) {
 		assert.Check(t, b.Uploaded, "blob %s", b.Digest)
 		assert.Check(t, is.Equal(b.BytesUploaded, b.Size), "blob %s", b.Digest)
 	}
+	assertCamelCaseKeys(t, r.stdout)
+}
+
+// assertCamelCaseKeys checks that every key of the JSON document starts
+// with a lower-case letter.
+func assertCamelCaseKeys(t *testing.T, document string) {
+	t.Helper()
+	var value any
+	assert.NilError(t, json.Unmarshal([]byte(document), &value))
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for key, child := range v {
+				assert.Check(t, key != "" && unicode.IsLower(rune(key[0])), "key %s.%s is not camelCase", path, key)
+				walk(path+"."+key, child)
+			}
+		case []any:
+			for i, child := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), child)
+			}
+		}
+	}
+	walk("", value)
 }
 
 func TestPushToken(t *testing.T) {
@@ -264,25 +299,112 @@ func TestPushWrongToken(t *testing.T) {
 
 	assert.Check(t, is.Equal(r.code, 1))
 	assert.Check(t, is.Equal(r.stdout, ""))
-	assert.Check(t, is.Contains(r.stderr, `registry rejected the credentials for user "owner" (HTTP 401)`))
+	assert.Check(t, is.Contains(r.stderr, `registry rejected the credentials for user "owner" (HTTP 401 from `))
 	assert.Check(t, !strings.Contains(r.stderr, token), "the token is in the output: %s", r.stderr)
+}
+
+func TestNextTagWrongToken(t *testing.T) {
+	const token = "wrong-secret-token-0123456789"
+	host := startRegistry(t, "right-token")
+	repo := host + "/owner/app"
+
+	r := runProgram(t, "", []string{"INCLUSTER_USERNAME=owner", "INCLUSTER_TOKEN=" + token}, "next-tag", repo)
+
+	assert.Check(t, is.Equal(r.code, 1))
+	assert.Check(t, is.Equal(r.stdout, ""))
+	assert.Check(t, strings.HasPrefix(r.stderr, "incluster: list tags of "+repo+": registry rejected the credentials"), "stderr: %s", r.stderr)
+	assert.Check(t, is.Equal(strings.Count(r.stderr, "list tags of"), 1), "stderr: %s", r.stderr)
+	assert.Check(t, is.Equal(strings.Count(r.stderr, "\n"), 1), "one line: %q", r.stderr)
+	assert.Check(t, is.Contains(r.stderr, "read:package"))
+	assert.Check(t, !strings.Contains(r.stderr, "write:package"), "stderr: %s", r.stderr)
+	assert.Check(t, !strings.HasSuffix(r.stderr, ": \n"), "stderr: %q", r.stderr)
+}
+
+// startSilentServer accepts connections on 127.0.0.1 and never responds.
+func startSilentServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestTimeoutOnSilentRegistry(t *testing.T) {
+	host := startSilentServer(t)
+	dir, _ := writeLayout(t)
+	for name, args := range map[string][]string{
+		"push":     {"push", "--timeout", "1s", dir, host + "/owner/app:v1"},
+		"next-tag": {"next-tag", "--timeout", "1s", host + "/owner/app"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := runProgram(t, "", nil, args...)
+			assert.Check(t, is.Equal(r.code, 1))
+			assert.Check(t, is.Equal(r.stdout, ""))
+			assert.Check(t, is.Contains(r.stderr, "registry unreachable: timed out waiting for a response (--timeout 1s)\n"))
+			assert.Check(t, !strings.Contains(r.stderr, "https://"), "stderr: %s", r.stderr)
+		})
+	}
+}
+
+func TestPushUnknownOwner(t *testing.T) {
+	handler := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	// Gitea responds to uploads for an owner that does not exist with 404
+	// and a plain-text body.
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/nobody/") {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, "Not found.\n")
+			return
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(server.Close)
+	dir, _ := writeLayout(t)
+
+	r := runProgram(t, "", nil, "push", "--quiet", dir, strings.TrimPrefix(server.URL, "http://")+"/nobody/app:v1")
+
+	assert.Check(t, is.Equal(r.code, 1))
+	assert.Check(t, is.Contains(r.stderr, `owner "nobody" does not exist`))
+	assert.Check(t, is.Equal(strings.Count(r.stderr, "\n"), 1), "one line: %q", r.stderr)
 }
 
 func TestPushUsageErrors(t *testing.T) {
 	dir, _ := writeLayout(t)
-	emptyFile := filepath.Join(t.TempDir(), "token")
-	assert.NilError(t, os.WriteFile(emptyFile, nil, 0o600))
 	for _, tc := range []struct {
 		name string
 		env  []string
 		args []string
 		want string
 	}{
-		{"one argument", nil, []string{"push", dir}, "expected IMAGE and REFERENCE, got 1 arguments"},
-		{"missing tag", nil, []string{"push", dir, "127.0.0.1:1/owner/app"}, "expected REGISTRY/OWNER/NAME:TAG"},
+		{"one argument", nil, []string{"push", dir}, "expected IMAGE and REFERENCE, got 1 argument\n"},
+		{"missing tag", nil, []string{"push", dir, "127.0.0.1:1/owner/app"}, `reference "127.0.0.1:1/owner/app": a tag is required: expected REGISTRY/OWNER/NAME:TAG`},
+		{"digest", nil, []string{"push", dir, "127.0.0.1:1/owner/app@sha256:"}, "give a tag, not a digest"},
+		{"tag and digest", nil, []string{"push", dir, "127.0.0.1:1/owner/app:v1@" + testDigest}, "give a tag, not a digest"},
+		{"name without owner", nil, []string{"push", dir, "127.0.0.1:1/app:v1"}, `the image name "app" is not OWNER/NAME`},
+		{"name with three parts", nil, []string{"push", dir, "127.0.0.1:1/a/b/c:v1"}, `the image name "a/b/c" is not OWNER/NAME`},
 		{"invalid tag", nil, []string{"push", dir, "127.0.0.1:1/owner/app:-x"}, "a tag must start with a letter, a digit or '_'"},
 		{"token without username", []string{"INCLUSTER_TOKEN=t"}, []string{"push", dir, "127.0.0.1:1/owner/app:v1"}, "a token needs a username"},
-		{"empty token file", nil, []string{"push", "--username", "u", "--token-file", emptyFile, dir, "127.0.0.1:1/owner/app:v1"}, "the file is empty"},
+		{"zero timeout", nil, []string{"push", "--timeout", "0s", dir, "127.0.0.1:1/owner/app:v1"}, "--timeout 0s: must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runProgram(t, "", tc.env, tc.args...)
@@ -290,6 +412,47 @@ func TestPushUsageErrors(t *testing.T) {
 			assert.Check(t, is.Equal(r.stdout, ""))
 			assert.Check(t, is.Contains(r.stderr, tc.want))
 		})
+	}
+}
+
+func TestTokenFileMissingOrEmpty(t *testing.T) {
+	dir, _ := writeLayout(t)
+	emptyFile := filepath.Join(t.TempDir(), "token")
+	assert.NilError(t, os.WriteFile(emptyFile, []byte("\n"), 0o600))
+	missingFile := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		file  string
+		want  string
+	}{
+		{"empty file", "", emptyFile, "read the token: " + emptyFile + " is empty"},
+		{"missing file", "", missingFile, "read the token: open " + missingFile + ": no such file or directory"},
+		{"empty standard input", "", "-", "read the token from standard input: it is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runProgram(t, tc.stdin, nil, "push", "--username", "u", "--token-file", tc.file, dir, "127.0.0.1:1/owner/app:v1")
+			assert.Check(t, is.Equal(r.code, 1))
+			assert.Check(t, is.Equal(r.stdout, ""))
+			assert.Check(t, is.Contains(r.stderr, tc.want))
+		})
+	}
+}
+
+func TestPushNotAnImage(t *testing.T) {
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	assert.NilError(t, os.WriteFile(text, []byte("hello\n"), 0o644))
+	folder := t.TempDir()
+	for _, tc := range []struct {
+		path string
+		want string
+	}{
+		{text, "open image " + text + ": the file is not a tar archive or an OCI layout directory"},
+		{folder, "open image " + folder + ": the directory is not an OCI layout"},
+	} {
+		r := runProgram(t, "", nil, "push", tc.path, "127.0.0.1:1/owner/app:v1")
+		assert.Check(t, is.Equal(r.code, 1), "image %s", tc.path)
+		assert.Check(t, is.Contains(r.stderr, tc.want), "image %s", tc.path)
 	}
 }
 
@@ -339,14 +502,24 @@ func TestNextTagFromCommit(t *testing.T) {
 }
 
 func TestNextTagUsageErrors(t *testing.T) {
+	const sha = "89abcdef0123456789abcdef0123456789abcdef"
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"next-tag"}, "expected REPOSITORY or --commit SHA"},
+		{[]string{"next-tag"}, "expected REPOSITORY or --commit SHA, got 0 arguments"},
+		{[]string{"next-tag", "a", "b"}, "expected REPOSITORY or --commit SHA, got 2 arguments"},
 		{[]string{"next-tag", "app"}, "expected REGISTRY/OWNER/NAME"},
+		{[]string{"next-tag", "127.0.0.1:1/app"}, `the image name "app" is not OWNER/NAME`},
+		{[]string{"next-tag", "127.0.0.1:1/a/b/c"}, `the image name "a/b/c" is not OWNER/NAME`},
 		{[]string{"next-tag", "--commit", "xyz"}, "is not hexadecimal"},
+		{[]string{"next-tag", "--commit", ""}, "--commit: the commit SHA is empty"},
 		{[]string{"next-tag", "--commit", "abc", "127.0.0.1:1/o/a"}, "--commit takes no REPOSITORY"},
+		{[]string{"next-tag", "--commit", sha, "--length", "0"}, "--length 0: must be between 4 and 128"},
+		{[]string{"next-tag", "--commit", sha, "--length", "3"}, "--length 3: must be between 4 and 128"},
+		{[]string{"next-tag", "--commit", sha, "--length", "-1"}, "--length -1: must be between 4 and 128"},
+		{[]string{"next-tag", "--length", "8", "127.0.0.1:1/o/a"}, "--length needs --commit"},
+		{[]string{"next-tag", "--timeout", "0s", "127.0.0.1:1/o/a"}, "--timeout 0s: must be positive"},
 	} {
 		r := runProgram(t, "", nil, tc.args...)
 		assert.Check(t, is.Equal(r.code, 2), "args %q", tc.args)

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/incluster/incluster/pipeline/registry"
 )
@@ -17,7 +20,10 @@ Push IMAGE to REFERENCE and print REFERENCE@sha256:... on standard output.
 IMAGE is an OCI image layout directory, a tarball of one (as Dagger's
 Container.Export writes it) or a docker tarball (docker save); a tarball
 may be gzip-compressed. REFERENCE is REGISTRY/OWNER/NAME:TAG, such as
-127.0.0.1:3000/owner/app:v0.2; the tag is required.
+127.0.0.1:3000/owner/app:v0.2: the tag is required, a digest is not
+accepted, and the name is exactly OWNER/NAME, as Gitea's registry
+requires. The owner must exist; Gitea creates the repository on the
+first push.
 
 Only blobs the registry lacks are uploaded. A tag that already points at
 the image is left alone and the command succeeds. A tag that points at a
@@ -27,8 +33,13 @@ exits with code 3 and prints both digests.
 The token comes from --token-file or $INCLUSTER_TOKEN; without one the
 push is anonymous. For Gitea the token needs the write:package scope.
 Registries at localhost:PORT and 127.0.0.1 are reached over plain HTTP;
-name other plain-HTTP registries with --insecure.
+name other plain-HTTP registries with --insecure. Each request waits at
+most a minute for the registry's response, and --timeout bounds the
+whole push.
 `
+
+// pushTimeout is the default --timeout of push.
+const pushTimeout = 5 * time.Minute
 
 func runPush(ctx context.Context, s *streams, args []string) error {
 	fs := newFlagSet("push", pushUsage)
@@ -37,6 +48,7 @@ func runPush(ctx context.Context, s *streams, args []string) error {
 	var insecure stringList
 	fs.Var(&insecure, "insecure", "registry `host` or host:port that speaks plain HTTP; may be repeated")
 	overwrite := fs.Bool("overwrite", false, "move the tag if it points at a different digest")
+	timeout := fs.Duration("timeout", pushTimeout, "maximum time for the push, such as 30s or 10m")
 	jsonOutput := fs.Bool("json", false, "print the result as JSON, with the bytes uploaded per blob")
 	quiet := fs.Bool("quiet", false, "print no progress messages")
 	positional, err := parse(fs, s, args)
@@ -44,7 +56,10 @@ func runPush(ctx context.Context, s *streams, args []string) error {
 		return err
 	}
 	if len(positional) != 2 {
-		return usagef("push: expected IMAGE and REFERENCE, got %d arguments\nRun 'incluster push --help' for usage.", len(positional))
+		return usagef("push: expected IMAGE and REFERENCE, got %s\nRun 'incluster push --help' for usage.", plural(len(positional), "argument"))
+	}
+	if err := checkTimeout("push", *timeout); err != nil {
+		return err
 	}
 	image, ref := positional[0], positional[1]
 	username, token, err := creds.resolve(s)
@@ -59,8 +74,8 @@ func runPush(ctx context.Context, s *streams, args []string) error {
 		UserAgent:   "incluster/" + programVersion(),
 	})
 	// Check the reference before reading a possibly large tarball.
-	if _, err := client.ParseTag(ref); err != nil {
-		return usagef("push: %v", err)
+	if err := checkPushReference(client, ref); err != nil {
+		return err
 	}
 	src, err := registry.Open(image)
 	if err != nil {
@@ -68,9 +83,18 @@ func runPush(ctx context.Context, s *streams, args []string) error {
 	}
 	defer src.Close()
 
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	result, err := client.Push(ctx, registry.PushRequest{Artifact: src.Artifact, Reference: ref, Overwrite: *overwrite})
+	var exists *registry.TagExistsError
+	if errors.As(err, &exists) {
+		return &wrappedError{
+			message: fmt.Sprintf("push %s: tag exists with digest %s, not %s: choose a new tag, or pass --overwrite to move it", exists.Reference, exists.Existing, exists.Pushing),
+			err:     err,
+		}
+	}
 	if err != nil {
-		return err
+		return withTimeout(ctx, err, *timeout)
 	}
 	if !*quiet {
 		printPushSummary(s, result)
@@ -84,6 +108,24 @@ func runPush(ctx context.Context, s *streams, args []string) error {
 	return err
 }
 
+// checkPushReference checks that ref is REGISTRY/OWNER/NAME:TAG.
+func checkPushReference(client *registry.Client, ref string) error {
+	const form = "expected REGISTRY/OWNER/NAME:TAG, such as 127.0.0.1:3000/owner/app:v0.2"
+	if strings.Contains(ref, "@") {
+		return usagef("push: reference %q: give a tag, not a digest: %s", ref, form)
+	}
+	// A colon after the last slash starts the tag, and one before it is
+	// part of a port.
+	if i := strings.LastIndex(ref, ":"); i < 0 || i < strings.LastIndex(ref, "/") {
+		return usagef("push: reference %q: a tag is required: %s", ref, form)
+	}
+	t, err := client.ParseTag(ref)
+	if err != nil {
+		return usagef("push: %v", err)
+	}
+	return checkOwnerName("push", "reference", ref, t.RepositoryStr())
+}
+
 func printPushSummary(s *streams, r registry.Result) {
 	uploaded := 0
 	for _, b := range r.Blobs {
@@ -95,9 +137,9 @@ func printPushSummary(s *streams, r registry.Result) {
 	case r.Unchanged:
 		fmt.Fprintf(s.err, "unchanged: the tag already points at %s\n", r.Digest)
 	case r.Overwritten != "":
-		fmt.Fprintf(s.err, "pushed %d of %d blobs (%d bytes); moved the tag from %s\n", uploaded, len(r.Blobs), r.BytesUploaded(), r.Overwritten)
+		fmt.Fprintf(s.err, "pushed %d of %s (%s); moved the tag from %s\n", uploaded, plural(len(r.Blobs), "blob"), plural(int(r.BytesUploaded()), "byte"), r.Overwritten)
 	default:
-		fmt.Fprintf(s.err, "pushed %d of %d blobs (%d bytes)\n", uploaded, len(r.Blobs), r.BytesUploaded())
+		fmt.Fprintf(s.err, "pushed %d of %s (%s)\n", uploaded, plural(len(r.Blobs), "blob"), plural(int(r.BytesUploaded()), "byte"))
 	}
 }
 

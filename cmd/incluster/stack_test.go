@@ -192,3 +192,35 @@ func TestGiteaBumpFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestGiteaNextTagWrongToken(t *testing.T) {
+	stack := stacktest.Gitea(t)
+	user, _ := newGiteaUser(t, gitea.AccessTokenScopeWritePackage)
+	const wrong = "0123456789abcdef0123456789abcdef01234567"
+	repo := stack.Registry + "/" + user + "/app"
+
+	r := runProgram(t, "", []string{"INCLUSTER_USERNAME=" + user, "INCLUSTER_TOKEN=" + wrong}, "next-tag", repo)
+
+	assert.Check(t, is.Equal(r.code, 1))
+	assert.Check(t, is.Equal(r.stdout, ""))
+	assert.Check(t, strings.HasPrefix(r.stderr, "incluster: list tags of "+repo+": registry rejected the credentials"), "stderr: %s", r.stderr)
+	assert.Check(t, is.Equal(strings.Count(r.stderr, "list tags of"), 1), "stderr: %s", r.stderr)
+	assert.Check(t, is.Equal(strings.Count(r.stderr, "\n"), 1), "one line: %q", r.stderr)
+	assert.Check(t, is.Contains(r.stderr, "read:package"))
+	assert.Check(t, !strings.Contains(r.stderr, "write:package"), "stderr: %s", r.stderr)
+	assert.Check(t, !strings.Contains(r.stderr, wrong), "the token is in the output")
+}
+
+func TestGiteaPushUnknownOwner(t *testing.T) {
+	stack := stacktest.Gitea(t)
+	user, token := newGiteaUser(t, gitea.AccessTokenScopeWritePackage)
+	dir, _ := writeLayout(t)
+	owner := user + "-missing"
+
+	r := runProgram(t, "", []string{"INCLUSTER_USERNAME=" + user, "INCLUSTER_TOKEN=" + token}, "push", "--quiet", dir, stack.Registry+"/"+owner+"/app:v0.1")
+
+	assert.Check(t, is.Equal(r.code, 1))
+	assert.Check(t, is.Equal(r.stdout, ""))
+	assert.Check(t, is.Contains(r.stderr, `owner "`+owner+`" does not exist`))
+	assert.Check(t, is.Equal(strings.Count(r.stderr, "\n"), 1), "one line: %q", r.stderr)
+}
