@@ -177,7 +177,8 @@ kube_start() {
 	# validation rejects loopback addresses. The service CIDR only numbers
 	# Service objects, and nothing routes it. The ServiceAccount admission
 	# plugin is off because no controller creates the default service
-	# accounts.
+	# accounts. --allow-privileged=true matches kubeadm, kind and k3s: the
+	# Dagger engine DaemonSet in manifests/ must run privileged.
 	start_bg kube-apiserver "$KUBE_APISERVER_BIN" \
 		--bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
 		--secure-port "$KUBE_APISERVER_PORT" \
@@ -190,6 +191,7 @@ kube_start() {
 		--service-account-key-file "$KUBE_PKI/sa.pub" \
 		--service-account-signing-key-file "$KUBE_PKI/sa.key" \
 		--authorization-mode RBAC \
+		--allow-privileged=true \
 		--disable-admission-plugins ServiceAccount \
 		--cert-dir "$KUBE_PKI" \
 		--profiling=false
