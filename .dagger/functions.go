@@ -77,7 +77,7 @@ func (m *Incluster) Build(
 }
 
 // Builds the service's image: the binary from a Go builder stage on
-// a distroless static base, at /usr/local/bin/app, run as user 65532, with
+// a distroless static base, at /app, run as user 65532, with
 // OCI labels for the title, the version and, from the source's .git
 // folder, the revision and the commit time.
 func (m *Incluster) Image(

@@ -32,6 +32,8 @@ type golang struct {
 	image   string
 	goproxy string
 	gosumdb string
+	// cacheKey, when set, is appended to the cache volume names.
+	cacheKey string
 }
 
 func newGolang(source *dagger.Directory, image, goproxy, gosumdb string) golang {
@@ -48,10 +50,15 @@ func newGolang(source *dagger.Directory, image, goproxy, gosumdb string) golang 
 // it by default: with vendor/modules.txt and a go.mod at go 1.14 or later,
 // packages come from vendor/ and nothing is downloaded.
 func (g golang) container() *dagger.Container {
+	modVolume, buildVolume := "incluster-go-mod", "incluster-go-build"
+	if g.cacheKey != "" {
+		modVolume += "-" + g.cacheKey
+		buildVolume += "-" + g.cacheKey
+	}
 	ctr := dag.Container().
 		From(g.image).
-		WithMountedCache(modCache, dag.CacheVolume("incluster-go-mod")).
-		WithMountedCache(buildCache, dag.CacheVolume("incluster-go-build")).
+		WithMountedCache(modCache, dag.CacheVolume(modVolume)).
+		WithMountedCache(buildCache, dag.CacheVolume(buildVolume)).
 		WithEnvVariable("GOMODCACHE", modCache).
 		WithEnvVariable("GOCACHE", buildCache).
 		// A go.mod that asks for a newer Go fails instead of downloading

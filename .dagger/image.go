@@ -11,8 +11,12 @@ import (
 // Layout of the final image.
 const (
 	// binaryPath is where the program is in every image, whatever its
-	// name, so that the entrypoint is the same for every service.
-	binaryPath = "/usr/local/bin/app"
+	// name, so that the entrypoint is the same for every service. A file
+	// in the root folder makes a layer with this one entry: a file in a
+	// new folder such as /usr/local/bin would add the folders with the
+	// time they were created, and the layer's digest would change with
+	// every build.
+	binaryPath = "/app"
 	// nonroot is the user and group the program runs as, the nonroot
 	// user of the distroless images. It is numeric so that Kubernetes'
 	// runAsNonRoot can check it.
@@ -37,17 +41,14 @@ type imageSpec struct {
 	commit    commit
 }
 
-// assemble puts the binary onto the base image. Every file time in the new
-// layer is the commit time, so that the layer, and with the image
-// normalization in publish the whole image, depends only on the source.
+// assemble puts the binary onto the base image. The binary's file time is
+// the commit time, so that the new layer depends only on the source. The
+// times in the image configuration are set in publish.
 func assemble(spec imageSpec) *dagger.Container {
-	epoch := int(spec.commit.Time.Unix())
-	layer := dag.Directory().
-		WithFile(binaryPath[1:], spec.binary, dagger.DirectoryWithFileOpts{Permissions: 0o755}).
-		WithTimestamps(epoch)
+	binary := spec.binary.WithTimestamps(int(spec.commit.Time.Unix()))
 	ctr := dag.Container(dagger.ContainerOpts{Platform: spec.platform}).
 		From(spec.baseImage).
-		WithDirectory("/", layer).
+		WithFile(binaryPath, binary, dagger.ContainerWithFileOpts{Permissions: 0o755}).
 		WithUser(nonroot).
 		WithEntrypoint([]string{binaryPath}).
 		WithoutDefaultArgs().

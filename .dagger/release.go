@@ -25,9 +25,10 @@ type Release struct {
 	// Manifest repository commit that bumped the image, empty when the manifest already had it.
 	Commit string
 
-	// The cireport.Report of the run, as JSON.
-	// +private
+	// The run's report as JSON: the result and each step's name and duration in nanoseconds (pipeline/cireport.Report).
 	ReportJSON string
+	// The push's result as JSON: every blob with its size and the bytes uploaded for it (pipeline/registry.Result).
+	PushJSON string
 }
 
 // Returns a folder with the run's step outputs (image, digest,
@@ -132,6 +133,9 @@ func (m *Incluster) BuildAndPush(
 	// GOSUMDB for module downloads. Empty keeps the Go image's setting, and "off" turns checksum database lookups off.
 	// +optional
 	gosumdb string,
+	// Suffix of the names of the Go module and build cache volumes. Calls with different keys share no cached downloads or build results, as a cold-cache benchmark needs.
+	// +optional
+	cacheKey string,
 ) (*Release, error) {
 	plaintext, err := readToken(ctx, token)
 	if err != nil {
@@ -159,6 +163,7 @@ func (m *Incluster) BuildAndPush(
 		baseImage:       baseImage,
 		versionVariable: versionVariable,
 	}
+	b.golang.cacheKey = cacheKey
 
 	var (
 		release Release
@@ -194,8 +199,16 @@ func (m *Incluster) BuildAndPush(
 		}},
 		{"publish", func(ctx context.Context) error {
 			res, err := push(ctx, ctr, b.commit.Time, dest, dest.repository()+":"+release.Tag, overwrite)
+			if err != nil {
+				return err
+			}
 			release.Ref, release.Digest = res.Reference, res.Digest
-			return err
+			data, err := json.Marshal(res)
+			if err != nil {
+				return fmt.Errorf("store the push result: %w", err)
+			}
+			release.PushJSON = string(data)
+			return nil
 		}},
 		{"bump", func(ctx context.Context) error {
 			ref, err := parseReference(release.Ref)
