@@ -11,9 +11,9 @@ import (
 	"github.com/incluster/incluster/internal/stacktest"
 )
 
-// The failure cases run in parallel after TestPodinfo, so the cases on
-// podinfo reuse its build from the engine's cache and fail at the step
-// under test within a minute or two.
+// The failure cases run in parallel after TestPodinfo, which is not
+// parallel. So the cases on podinfo find its test and build in the
+// engine's cache and reach the step under test within seconds.
 
 // failureCase is a Gitea account with a manifest repository for one
 // failing build-and-push call.
@@ -21,15 +21,27 @@ type failureCase struct {
 	stack stacktest.Stack
 	acct  *account
 	repo  string
-	head  string
+	// head is the commit at the tip of repo's main branch before the call.
+	head string
 }
 
 // manifestPath is the manifest that the failure cases bump.
 const manifestPath = "app/deployment.yaml"
 
 // newFailureCase creates an account and a repository whose manifestPath
-// names the image that build-and-push would push as app.
-func newFailureCase(t *testing.T, app string) failureCase {
+// contains manifest.
+func newFailureCase(t *testing.T, manifest string) failureCase {
+	t.Helper()
+	s := stacktest.Get(t)
+	acct := newAccount(t, s)
+	repo := acct.createRepo(t, "deploy", map[string]string{manifestPath: manifest})
+	return failureCase{stack: s, acct: acct, repo: repo, head: acct.head(t, repo)}
+}
+
+// newBumpableCase creates a failure case whose manifest names the image
+// that build-and-push pushes as app, so that only the step under test
+// can fail.
+func newBumpableCase(t *testing.T, app string) failureCase {
 	t.Helper()
 	s := stacktest.Get(t)
 	acct := newAccount(t, s)
@@ -38,15 +50,29 @@ func newFailureCase(t *testing.T, app string) failureCase {
 	return failureCase{stack: s, acct: acct, repo: repo, head: acct.head(t, repo)}
 }
 
-// pipeline returns the call of src that the case would bump.
+// image returns the repository REGISTRY/OWNER/APP that build-and-push
+// pushes app to.
+func (c failureCase) image(app string) string {
+	return c.stack.ClusterGitea + "/" + c.acct.name + "/" + app
+}
+
+// pipeline returns a build-and-push call of src as app that bumps the
+// case's manifest.
 func (c failureCase) pipeline(src source, app string) pipeline {
 	return pipeline{src: src, acct: c.acct, app: app, manifestRepo: c.repo, manifestPath: manifestPath}
+}
+
+// podinfoPipeline returns the case's call on podinfo's server.
+func (c failureCase) podinfoPipeline(t *testing.T) pipeline {
+	p := c.pipeline(podinfo(t), "podinfo")
+	p.pkg = podinfoPackage
+	return p
 }
 
 // checkNothingPushed checks that the registry has no tag of app.
 func (c failureCase) checkNothingPushed(t *testing.T, app string) {
 	t.Helper()
-	assert.Check(t, is.Len(c.acct.tags(t, c.stack.Registry, app), 0), "tags of %s/%s after the failure", c.acct.name, app)
+	assert.Check(t, is.Len(c.acct.tags(t, c.stack.Registry, app), 0), "tags of %s after the failure", c.image(app))
 }
 
 // checkNothingCommitted checks that the manifest repository's main
@@ -58,103 +84,102 @@ func (c failureCase) checkNothingCommitted(t *testing.T) {
 
 func TestFailingGoTest(t *testing.T) {
 	t.Parallel()
-	c := newFailureCase(t, "failingtest")
+	c := newBumpableCase(t, "failingtest")
 	run := buildAndPush(t, c.stack, c.pipeline(fixture(t, "failing-test"), "failingtest"))
 
 	msg := failure(t, run)
-	assert.Check(t, is.Contains(msg, "test"), "error does not name the test step")
-	assert.Check(t, is.Contains(msg, "TestGreetingPunctuation"), "error does not name the failing test")
-	assert.Check(t, is.Contains(msg, `greeting("e2e") = "hello, e2e", want "hello, e2e!"`), "error lacks the test's output")
+	assert.Check(t, is.Contains(msg, "test step failed"))
+	assert.Check(t, is.Contains(msg, "--- FAIL: TestGreetingPunctuation"))
+	assert.Check(t, is.Contains(msg, `greeting("e2e") = "hello, e2e", want "hello, e2e!"`))
 	c.checkNothingPushed(t, "failingtest")
 	c.checkNothingCommitted(t)
 }
 
 func TestPackageNotCompiling(t *testing.T) {
 	t.Parallel()
-	c := newFailureCase(t, "brokenbuild")
+	c := newBumpableCase(t, "brokenbuild")
 	run := buildAndPush(t, c.stack, c.pipeline(fixture(t, "broken-build"), "brokenbuild"))
 
 	msg := failure(t, run)
 	// go test compiles every package, so the test step is the first to
 	// fail.
-	assert.Check(t, is.Contains(msg, "test"), "error does not name the test step")
-	assert.Check(t, is.Contains(msg, "main.go:7:2: undefined: startServer"), "error lacks the compiler's message")
+	assert.Check(t, is.Contains(msg, "test step failed"))
+	assert.Check(t, is.Contains(msg, "example.com/brokenbuild [build failed]"))
+	assert.Check(t, is.Contains(msg, "main.go:7:2: undefined: startServer"))
 	c.checkNothingPushed(t, "brokenbuild")
 	c.checkNothingCommitted(t)
 }
 
 func TestWrongToken(t *testing.T) {
 	t.Parallel()
-	c := newFailureCase(t, "podinfo")
-	p := c.pipeline(podinfo(t), "podinfo")
-	p.pkg = podinfoPackage
-	p.token = "e2e0" + randomHex(t) + randomHex(t) + randomHex(t) + randomHex(t)
+	c := newBumpableCase(t, "podinfo")
+	p := c.podinfoPipeline(t)
+	// A token of Gitea's length (40 hex digits) that Gitea never issued.
+	p.token = randomHex(t) + randomHex(t) + randomHex(t) + randomHex(t) + randomHex(t)
 	run := buildAndPush(t, c.stack, p)
 
 	msg := failure(t, run)
-	assert.Check(t, is.Contains(msg, "publish"), "error does not name the publish step")
-	assert.Check(t, is.Contains(msg, c.stack.ClusterGitea+"/"+c.acct.name+"/podinfo"), "error does not name the image")
+	assert.Check(t, is.Contains(msg, "publish step failed"))
+	assert.Check(t, is.Contains(msg, "push "+c.image("podinfo")+":"))
+	assert.Check(t, is.Contains(msg, "registry rejected the credentials"))
+	assert.Check(t, is.Contains(msg, `user "`+c.acct.name+`"`))
 	c.checkNothingPushed(t, "podinfo")
 	c.checkNothingCommitted(t)
 }
 
 func TestTokenWithoutPackageScope(t *testing.T) {
 	t.Parallel()
-	c := newFailureCase(t, "podinfo")
-	p := c.pipeline(podinfo(t), "podinfo")
-	p.pkg = podinfoPackage
+	c := newBumpableCase(t, "podinfo")
+	p := c.podinfoPipeline(t)
 	p.token = c.acct.createToken(t, "repository-only", scopeWriteRepository)
 	run := buildAndPush(t, c.stack, p)
 
 	msg := failure(t, run)
-	assert.Check(t, is.Contains(msg, "publish"), "error does not name the publish step")
-	assert.Check(t, is.Contains(msg, c.stack.ClusterGitea+"/"+c.acct.name+"/podinfo"), "error does not name the image")
+	assert.Check(t, is.Contains(msg, "publish step failed"))
+	assert.Check(t, is.Contains(msg, "push "+c.image("podinfo")+":"))
+	assert.Check(t, is.Contains(msg, "registry rejected the credentials"))
+	assert.Check(t, is.Contains(msg, "write:package"), "error does not name the missing scope")
 	c.checkNothingPushed(t, "podinfo")
 	c.checkNothingCommitted(t)
 }
 
 func TestUnknownManifestRepository(t *testing.T) {
 	t.Parallel()
-	c := newFailureCase(t, "podinfo")
-	p := c.pipeline(podinfo(t), "podinfo")
-	p.pkg = podinfoPackage
+	c := newBumpableCase(t, "podinfo")
+	p := c.podinfoPipeline(t)
 	p.manifestRepo = c.acct.name + "/no-such-repository"
 	run := buildAndPush(t, c.stack, p)
 
 	msg := failure(t, run)
-	assert.Check(t, is.Contains(msg, "bump"), "error does not name the bump step")
-	assert.Check(t, is.Contains(msg, p.manifestRepo), "error does not name the repository")
+	assert.Check(t, is.Contains(msg, "bump step failed"))
+	assert.Check(t, is.Contains(msg, p.manifestRepo))
+	assert.Check(t, is.Contains(msg, "repository not found"))
 	c.checkNothingCommitted(t)
 }
 
 func TestMissingManifestPath(t *testing.T) {
 	t.Parallel()
-	c := newFailureCase(t, "podinfo")
-	p := c.pipeline(podinfo(t), "podinfo")
-	p.pkg = podinfoPackage
+	c := newBumpableCase(t, "podinfo")
+	p := c.podinfoPipeline(t)
 	p.manifestPath = "app/no-such-file.yaml"
 	run := buildAndPush(t, c.stack, p)
 
 	msg := failure(t, run)
-	assert.Check(t, is.Contains(msg, "bump"), "error does not name the bump step")
-	assert.Check(t, is.Contains(msg, p.manifestPath), "error does not name the manifest path")
+	assert.Check(t, is.Contains(msg, "bump step failed"))
+	assert.Check(t, is.Contains(msg, p.manifestPath))
+	assert.Check(t, is.Contains(msg, "file not found"))
 	c.checkNothingCommitted(t)
 }
 
 func TestManifestWithoutImage(t *testing.T) {
 	t.Parallel()
-	s := stacktest.Get(t)
-	acct := newAccount(t, s)
-	repo := acct.createRepo(t, "deploy", map[string]string{manifestPath: deployment("web", "nginx:1.27")})
-	c := failureCase{stack: s, acct: acct, repo: repo, head: acct.head(t, repo)}
-	p := c.pipeline(podinfo(t), "podinfo")
-	p.pkg = podinfoPackage
-	run := buildAndPush(t, s, p)
+	manifest := deployment("web", "nginx:1.27")
+	c := newFailureCase(t, manifest)
+	run := buildAndPush(t, c.stack, c.podinfoPipeline(t))
 
 	msg := failure(t, run)
-	assert.Check(t, is.Contains(msg, "bump"), "error does not name the bump step")
-	assert.Check(t, is.Contains(msg, manifestPath), "error does not name the manifest path")
-	assert.Check(t, is.Contains(msg, s.ClusterGitea+"/"+acct.name+"/podinfo"), "error does not name the image it looked for")
+	assert.Check(t, is.Contains(msg, "bump step failed"))
+	assert.Check(t, is.Contains(msg, "image "+c.image("podinfo")+" is not referenced in "+manifestPath))
 	c.checkNothingCommitted(t)
-	assert.Check(t, is.Equal(acct.readFile(t, repo, manifestPath), deployment("web", "nginx:1.27")), "manifest changed")
+	assert.Check(t, is.Equal(c.acct.readFile(t, c.repo, manifestPath), manifest), "%s after the failure", manifestPath)
 }

@@ -4,11 +4,13 @@ package e2e
 
 import (
 	"fmt"
-	"regexp"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/incluster/incluster/internal/stacktest"
 )
@@ -28,8 +30,6 @@ type pipeline struct {
 	pkg          string
 	manifestRepo string
 	manifestPath string
-	// extra are more flags of build-and-push.
-	extra []string
 }
 
 // buildAndPush runs dagger call build-and-push for p. The images are
@@ -42,6 +42,7 @@ func buildAndPush(t *testing.T, s stacktest.Stack, p pipeline) daggerRun {
 	if token == "" {
 		token = p.acct.token
 	}
+
 	args := []string{
 		"-m", moduleRoot(t), "call", "build-and-push",
 		"--source", p.src.dir,
@@ -56,38 +57,92 @@ func buildAndPush(t *testing.T, s stacktest.Stack, p pipeline) daggerRun {
 		"--go-image", s.GoImage,
 		"--base-image", s.BaseImage,
 		"--goproxy", s.ClusterGoProxy,
+		// Gitea serves its registry on its plain-HTTP web address.
+		"--plain-http",
 	}
 	if p.pkg != "" {
-		args = append(args, "--package", p.pkg)
+		args = append(args, "--pkg", p.pkg)
 	}
-	args = append(args, p.extra...)
+	// The report holds the step outputs image, digest and commit, as the
+	// workflow reads them.
+	report := filepath.Join(t.TempDir(), "report")
+	args = append(args, "report", "--output", report)
+
 	secrets := []secret{p.acct.secret(), {user: p.acct.name, value: token}}
-	return runDagger(t, s, t.TempDir(), []string{tokenEnv + "=" + token}, secrets, args...)
+	run := runDagger(t, s, t.TempDir(), []string{tokenEnv + "=" + token}, secrets, args...)
+	run.report = report
+	// The report files must not contain the token either.
+	for _, name := range []string{"outputs", "summary.md"} {
+		path := filepath.Join(report, name)
+		data, err := os.ReadFile(path)
+		if err == nil {
+			checkNoSecrets(t, "the report file "+name, string(data), secrets)
+		} else if run.err == nil {
+			t.Errorf("read the report of %s: %v", run.command(), err)
+		}
+	}
+	return run
 }
 
-// result is what build-and-push prints.
+// result is what build-and-push reports.
 type result struct {
 	// reference is REGISTRY/OWNER/APP:TAG@sha256:...
 	reference string
+	digest    string
 	// commit is the manifest commit, empty when nothing changed.
 	commit string
 }
 
-var (
-	referencePattern = regexp.MustCompile(`\S+:[^\s@]+@sha256:[0-9a-f]{64}`)
-	commitPattern    = regexp.MustCompile(`\b[0-9a-f]{40}\b`)
-)
-
-// parseResult reads the reference and the commit from a successful run.
-// TODO: parse the module's result shape once it is fixed.
+// parseResult reads the step outputs of a successful run from its
+// report's outputs file, in GitHub's $GITHUB_OUTPUT format. The report's
+// summary must name the reference too.
 func parseResult(t *testing.T, run daggerRun) result {
 	t.Helper()
 	requireSuccess(t, run)
-	var res result
-	res.reference = referencePattern.FindString(run.stdout)
-	assert.Assert(t, res.reference != "", "%s printed no reference with digest:\n%s", run.command(), run.stdout)
-	res.commit = commitPattern.FindString(run.stdout)
+	data, err := os.ReadFile(filepath.Join(run.report, "outputs"))
+	assert.NilError(t, err, "read the step outputs of %s", run.command())
+	outputs, err := parseOutputs(string(data))
+	assert.NilError(t, err)
+	for _, name := range []string{"image", "digest", "commit"} {
+		_, ok := outputs[name]
+		assert.Check(t, ok, "the step outputs lack %s:\n%s", name, data)
+	}
+	res := result{reference: outputs["image"], digest: outputs["digest"], commit: outputs["commit"]}
+
+	summary, err := os.ReadFile(filepath.Join(run.report, "summary.md"))
+	assert.NilError(t, err, "read the job summary of %s", run.command())
+	assert.Check(t, is.Contains(string(summary), res.reference), "job summary")
 	return res
+}
+
+// parseOutputs parses step outputs in the $GITHUB_OUTPUT format: lines of
+// NAME=VALUE, or NAME<<DELIMITER, the value's lines, then DELIMITER.
+func parseOutputs(text string) (map[string]string, error) {
+	outputs := map[string]string{}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if line == "" {
+			continue
+		}
+		if name, delimiter, ok := strings.Cut(line, "<<"); ok {
+			var value []string
+			for i++; i < len(lines) && lines[i] != delimiter; i++ {
+				value = append(value, lines[i])
+			}
+			if i == len(lines) {
+				return nil, fmt.Errorf("parse step outputs: no delimiter %q after output %s", delimiter, name)
+			}
+			outputs[name] = strings.Join(value, "\n")
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("parse step outputs: invalid line %q, expected NAME=VALUE or NAME<<DELIMITER", line)
+		}
+		outputs[name] = value
+	}
+	return outputs, nil
 }
 
 // requireSuccess stops the test when run failed, showing its error.
@@ -98,14 +153,18 @@ func requireSuccess(t *testing.T, run daggerRun) {
 	}
 }
 
-// failure returns the error that a failed run reports, failing t when
-// the run succeeded.
+// failure returns the error that a failed run printed last, the text
+// after "Error: ". It stops the test when the run succeeded.
 func failure(t *testing.T, run daggerRun) string {
 	t.Helper()
 	if run.err == nil {
-		t.Fatalf("%s succeeded, want a failure; output:\n%s", run.command(), run.stdout)
+		t.Fatalf("%s succeeded, want a failure", run.command())
 	}
-	return run.stderr
+	i := strings.LastIndex("\n"+run.stderr, "\nError: ")
+	if i < 0 {
+		t.Fatalf("%s printed no error: %v\nstandard error (end):\n%s", run.command(), run.err, tail(run.stderr, 6000))
+	}
+	return strings.TrimSpace(run.stderr[i+len("Error: "):])
 }
 
 // deployment returns a Deployment manifest whose one container runs image.
