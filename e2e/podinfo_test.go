@@ -78,8 +78,8 @@ func TestPodinfo(t *testing.T) {
 
 		config, err := img.ConfigFile()
 		assert.NilError(t, err, "read the config of %s", hostRef)
-		// The module puts every service's binary at the same path.
-		assert.Check(t, is.DeepEqual(config.Config.Entrypoint, []string{"/usr/local/bin/app"}))
+		// The module puts every service's binary at /app.
+		assert.Check(t, is.DeepEqual(config.Config.Entrypoint, []string{"/app"}))
 		assert.Check(t, is.Contains([]string{"65532", "65532:65532", "nonroot", "nonroot:nonroot"}, config.Config.User),
 			"user %q is not distroless's nonroot user", config.Config.User)
 
