@@ -31,10 +31,13 @@ type Release struct {
 	PushJSON string
 }
 
-// Returns a folder with the run's step outputs (image, digest,
-// commit) and job summary in GitHub Actions' formats, as the files outputs
-// and summary.md, for a workflow to append to $GITHUB_OUTPUT and
-// $GITHUB_STEP_SUMMARY.
+// Name of the report folder's file with ref, digest, tag and commit as JSON.
+const releaseFile = "release.json"
+
+// Returns a folder with the run's results: the step outputs (image, digest,
+// commit) and the job summary in GitHub Actions' formats, as the files
+// outputs and summary.md that a workflow appends to $GITHUB_OUTPUT and
+// $GITHUB_STEP_SUMMARY, and release.json with ref, digest, tag and commit.
 func (r *Release) Report() (*dagger.Directory, error) {
 	var rep cireport.Report
 	if err := json.Unmarshal([]byte(r.ReportJSON), &rep); err != nil {
@@ -56,7 +59,13 @@ func (r *Release) Report() (*dagger.Directory, error) {
 		}
 		dir = dir.WithNewFile(name, string(data))
 	}
-	return dir, nil
+	release, err := json.MarshalIndent(map[string]string{
+		"ref": r.Ref, "digest": r.Digest, "tag": r.Tag, "commit": r.Commit,
+	}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("export the run's report: %w", err)
+	}
+	return dir.WithNewFile(releaseFile, string(release)+"\n"), nil
 }
 
 // Tests, builds and pushes the service's image, then bumps its
