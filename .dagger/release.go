@@ -31,13 +31,22 @@ type Release struct {
 	PushJSON string
 }
 
-// Name of the report folder's file with ref, digest, tag and commit as JSON.
-const releaseFile = "release.json"
+// Names of the report folder's JSON files.
+const (
+	// releaseFile has ref, digest, tag and commit.
+	releaseFile = "release.json"
+	// reportFile has ReportJSON, with each step's duration.
+	reportFile = "report.json"
+	// pushFile has PushJSON, with the bytes uploaded per blob.
+	pushFile = "push.json"
+)
 
 // Returns a folder with the run's results: the step outputs (image, digest,
 // commit) and the job summary in GitHub Actions' formats, as the files
 // outputs and summary.md that a workflow appends to $GITHUB_OUTPUT and
 // $GITHUB_STEP_SUMMARY, and release.json with ref, digest, tag and commit.
+// report.json and push.json hold ReportJSON and PushJSON, for
+// measurements such as hack/bench.
 func (r *Release) Report() (*dagger.Directory, error) {
 	var rep cireport.Report
 	if err := json.Unmarshal([]byte(r.ReportJSON), &rep); err != nil {
@@ -65,7 +74,11 @@ func (r *Release) Report() (*dagger.Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export the run's report: %w", err)
 	}
-	return dir.WithNewFile(releaseFile, string(release)+"\n"), nil
+	dir = dir.WithNewFile(releaseFile, string(release)+"\n")
+	if r.PushJSON != "" {
+		dir = dir.WithNewFile(pushFile, r.PushJSON+"\n")
+	}
+	return dir.WithNewFile(reportFile, r.ReportJSON+"\n"), nil
 }
 
 // Tests, builds and pushes the service's image, then bumps its
