@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/incluster/incluster/internal/stacktest"
+	"github.com/incluster/incluster/pipeline/registry"
 )
 
 // tokenEnv is the variable that passes the token to dagger call, which
@@ -72,13 +74,13 @@ func buildAndPush(t *testing.T, s stacktest.Stack, p pipeline) daggerRun {
 	run := runDagger(t, s, t.TempDir(), []string{tokenEnv + "=" + token}, secrets, args...)
 	run.report = report
 	// The report files must not contain the token either.
-	for _, name := range []string{"outputs", "summary.md"} {
-		path := filepath.Join(report, name)
-		data, err := os.ReadFile(path)
-		if err == nil {
-			checkNoSecrets(t, "the report file "+name, string(data), secrets)
-		} else if run.err == nil {
-			t.Errorf("read the report of %s: %v", run.command(), err)
+	if run.err == nil {
+		files, err := os.ReadDir(report)
+		assert.NilError(t, err, "read the report of %s", run.command())
+		for _, file := range files {
+			data, err := os.ReadFile(filepath.Join(report, file.Name()))
+			assert.NilError(t, err)
+			checkNoSecrets(t, "the report file "+file.Name(), string(data), secrets)
 		}
 	}
 	return run
@@ -91,11 +93,13 @@ type result struct {
 	digest    string
 	// commit is the manifest commit, empty when nothing changed.
 	commit string
+	// push is the registry push with the bytes uploaded per blob.
+	push registry.Result
 }
 
 // parseResult reads the step outputs of a successful run from its
-// report's outputs file, in GitHub's $GITHUB_OUTPUT format. The report's
-// summary must name the reference too.
+// report's outputs file, in GitHub's $GITHUB_OUTPUT format, and the push
+// from push.json. The report's summary must name the reference too.
 func parseResult(t *testing.T, run daggerRun) result {
 	t.Helper()
 	requireSuccess(t, run)
@@ -108,6 +112,10 @@ func parseResult(t *testing.T, run daggerRun) result {
 		assert.Check(t, ok, "the step outputs lack %s:\n%s", name, data)
 	}
 	res := result{reference: outputs["image"], digest: outputs["digest"], commit: outputs["commit"]}
+
+	data, err = os.ReadFile(filepath.Join(run.report, "push.json"))
+	assert.NilError(t, err, "read the push result of %s", run.command())
+	assert.NilError(t, json.Unmarshal(data, &res.push), "push.json: %s", data)
 
 	summary, err := os.ReadFile(filepath.Join(run.report, "summary.md"))
 	assert.NilError(t, err, "read the job summary of %s", run.command())
