@@ -59,8 +59,8 @@ func buildAndPush(t *testing.T, s stacktest.Stack, p pipeline) daggerRun {
 		"--go-image", s.GoImage,
 		"--base-image", s.BaseImage,
 		"--goproxy", s.ClusterGoProxy,
-		// Gitea serves its registry on its plain-HTTP web address.
-		"--plain-http",
+		// No --plain-http: the module reaches *.local registries, such as
+		// the cluster's Gitea, over plain HTTP by itself.
 	}
 	if p.pkg != "" {
 		args = append(args, "--pkg", p.pkg)
