@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+
+	"code.gitea.io/sdk/gitea"
+	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/incluster/incluster/pipeline/manifest"
 	"github.com/incluster/incluster/pipeline/tag"
@@ -84,6 +88,80 @@ func bump(ctx context.Context, target manifestTarget, ref reference) (writeback.
 		Updates:    []manifest.Update{{Image: image, Tag: ref.Tag, Digest: ref.Digest}},
 		RunURL:     target.runURL,
 	})
+}
+
+// manifestDiff renders a bump as a unified diff of each changed file. It
+// reads each file back from Gitea at the new commit and restores its old
+// content by undoing the changes. When that fails it logs why and falls
+// back to changeDiff.
+func manifestDiff(ctx context.Context, target manifestTarget, res writeback.Result) string {
+	if !res.Changed {
+		return ""
+	}
+	diff, err := fileDiffs(ctx, target, res)
+	if err != nil {
+		target.log.Warn("render the manifest diff failed, so the summary shows the changed values only", "error", err)
+		return changeDiff(res.Changes)
+	}
+	return diff
+}
+
+func fileDiffs(ctx context.Context, target manifestTarget, res writeback.Result) (string, error) {
+	owner, repo, _ := strings.Cut(target.repository, "/")
+	client, err := gitea.NewClient(target.giteaURL, gitea.SetToken(target.token), gitea.SetContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("connect to %s: %w", target.giteaURL, err)
+	}
+	var b strings.Builder
+	for _, file := range res.Files {
+		data, _, err := client.GetFile(owner, repo, res.Commit, file)
+		if err != nil {
+			return "", fmt.Errorf("read %s at %s in %s: %w", file, res.Commit, target.repository, err)
+		}
+		var changes []manifest.Change
+		for _, c := range res.Changes {
+			if c.File == file {
+				changes = append(changes, c)
+			}
+		}
+		old, err := undo(data, changes)
+		if err != nil {
+			return "", err
+		}
+		diff, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A:        difflib.SplitLines(string(old)),
+			B:        difflib.SplitLines(string(data)),
+			FromFile: "a/" + file,
+			ToFile:   "b/" + file,
+			Context:  3,
+		})
+		if err != nil {
+			return "", fmt.Errorf("diff %s: %w", file, err)
+		}
+		b.WriteString(diff)
+	}
+	return b.String(), nil
+}
+
+// undo returns the content of a file before changes, given its content
+// after them. Each change's Offset is a byte offset in the old content.
+func undo(data []byte, changes []manifest.Change) ([]byte, error) {
+	changes = slices.Clone(changes)
+	slices.SortFunc(changes, func(a, b manifest.Change) int { return a.Offset - b.Offset })
+	var old []byte
+	pos := 0   // bytes of data copied so far
+	delta := 0 // growth of the content by the changes so far
+	for _, c := range changes {
+		at := c.Offset + delta
+		if at < pos || at+len(c.New) > len(data) || string(data[at:at+len(c.New)]) != c.New {
+			return nil, fmt.Errorf("undo the change at line %d of %s: the committed file differs", c.Line, c.File)
+		}
+		old = append(old, data[pos:at]...)
+		old = append(old, c.Old...)
+		pos = at + len(c.New)
+		delta += len(c.New) - len(c.Old)
+	}
+	return append(old, data[pos:]...), nil
 }
 
 // changeDiff renders the changes of a bump as a diff of the rewritten

@@ -76,10 +76,10 @@ func (m *Incluster) Build(
 	return g.build(ctx, program, platform, version, versionVariable)
 }
 
-// Builds the service's image: the binary from a Go builder stage on
-// a distroless static base, at /app, run as user 65532, with
-// OCI labels for the title, the version and, from the source's .git
-// folder, the revision and the commit time.
+// Builds the service's image: the binary from a Go builder stage on a
+// distroless static base, at /app, run as user 65532. Its OCI labels name
+// the title and the version and, from the source's .git folder, the
+// revision and the commit time.
 func (m *Incluster) Image(
 	ctx context.Context,
 	// Go module to build. Its .git folder gives the revision and creation labels.

@@ -61,7 +61,7 @@ func (g golang) container() *dagger.Container {
 		WithMountedCache(buildCache, dag.CacheVolume(buildVolume)).
 		WithEnvVariable("GOMODCACHE", modCache).
 		WithEnvVariable("GOCACHE", buildCache).
-		// A go.mod that asks for a newer Go fails instead of downloading
+		// A go.mod that requires a newer Go fails instead of downloading
 		// a toolchain, which an air-gapped cluster could not do anyway.
 		WithEnvVariable("GOTOOLCHAIN", "local").
 		WithEnvVariable("GOPROXY", g.goproxy).

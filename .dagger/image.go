@@ -10,11 +10,11 @@ import (
 
 // Layout of the final image.
 const (
-	// binaryPath is where the program is in every image, whatever its
+	// binaryPath is the program's path in every image, whatever its
 	// name, so that the entrypoint is the same for every service. A file
-	// in the root folder makes a layer with this one entry: a file in a
+	// in the root folder makes a layer with this one entry. A file in a
 	// new folder such as /usr/local/bin would add the folders with the
-	// time they were created, and the layer's digest would change with
+	// time they were created, so the layer's digest would change with
 	// every build.
 	binaryPath = "/app"
 	// nonroot is the user and group the program runs as, the nonroot
@@ -31,7 +31,7 @@ const (
 	labelTitle    = "org.opencontainers.image.title"
 )
 
-// imageSpec is what the final image is made of.
+// imageSpec lists the parts of the final image.
 type imageSpec struct {
 	baseImage string
 	platform  dagger.Platform

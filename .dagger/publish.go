@@ -28,8 +28,8 @@ const (
 	tagSchemeSemver = "semver"
 )
 
-// destination is where publish pushes an image: the repository
-// REGISTRY/OWNER/APP and the credentials that may write to it.
+// destination is the repository REGISTRY/OWNER/APP that publish pushes to,
+// with the credentials that may write to it.
 type destination struct {
 	registry string
 	owner    string
@@ -93,10 +93,9 @@ func (d destination) validate() error {
 
 // deriveTag returns the tag to push: explicit when set, else one derived
 // by scheme. The sha scheme takes the commit's short SHA. The semver scheme
-// takes the version after the highest one in the registry, unless the
-// image with that highest version was built from this very commit: then
-// it is the highest version again, so that a second run of the same commit
-// makes no new tag and no manifest commit.
+// takes the version after the highest one in the registry. When the image
+// of that highest version was built from this commit, it takes the highest
+// version again, so that a second run makes no new tag and no commit.
 func deriveTag(ctx context.Context, explicit, scheme string, c commit, dest destination) (string, error) {
 	if explicit != "" {
 		if err := tag.Validate(explicit); err != nil {

@@ -202,20 +202,24 @@ func (m *Incluster) BuildAndPush(
 			return err
 		}},
 		{"tag", func(ctx context.Context) error {
-			if b.commit, err = readCommit(ctx, source); err != nil {
+			c, err := readCommit(ctx, source)
+			if err != nil {
 				return err
 			}
-			release.Tag, err = deriveTag(ctx, tag, tagScheme, b.commit, dest)
+			b.commit = c
+			release.Tag, err = deriveTag(ctx, tag, tagScheme, c, dest)
 			return err
 		}},
 		{"build", func(ctx context.Context) error {
 			if err := b.resolve(ctx, pkg, platform); err != nil {
 				return err
 			}
+			var err error
 			binary, err = b.binary(ctx, release.Tag)
 			return err
 		}},
 		{"image", func(ctx context.Context) error {
+			var err error
 			ctr, err = b.image(ctx, binary, release.Tag)
 			return err
 		}},
@@ -238,8 +242,11 @@ func (m *Incluster) BuildAndPush(
 				return err
 			}
 			res, err := bump(ctx, target, ref)
-			release.Commit, diff = res.Commit, changeDiff(res.Changes)
-			return err
+			if err != nil {
+				return err
+			}
+			release.Commit, diff = res.Commit, manifestDiff(ctx, target, res)
+			return nil
 		}},
 	}
 	for _, step := range steps {
