@@ -197,7 +197,13 @@ func push(ctx context.Context, ctr *dagger.Container, created time.Time, dest de
 	if err != nil {
 		return registry.Result{}, err
 	}
-	return dest.client().Push(ctx, registry.PushRequest{Artifact: img, Reference: ref, Overwrite: overwrite})
+	res, err := dest.client().Push(ctx, registry.PushRequest{Artifact: img, Reference: ref, Overwrite: overwrite})
+	var exists *registry.TagExistsError
+	if errors.As(err, &exists) {
+		return res, fmt.Errorf("push %s: the tag points at %s, not at the new image %s: pass another --tag, or --overwrite to move it: %w",
+			exists.Reference, exists.Existing, exists.Pushing, registry.ErrTagExists)
+	}
+	return res, err
 }
 
 // normalizeTimes sets the image's creation time and the time of every
