@@ -203,6 +203,7 @@ func (m *Incluster) Publish(
 	if err := dest.validate(); err != nil {
 		return "", fmt.Errorf("publish: %w", err)
 	}
+
 	c, err := readCommit(ctx, source)
 	if err != nil {
 		return "", err
@@ -211,6 +212,7 @@ func (m *Incluster) Publish(
 	if err != nil {
 		return "", fmt.Errorf("derive tag: %w", err)
 	}
+
 	b := builder{
 		golang:          newGolang(source, goImage, goproxy, gosumdb),
 		baseImage:       baseImage,
@@ -228,6 +230,7 @@ func (m *Incluster) Publish(
 	if err != nil {
 		return "", err
 	}
+
 	res, err := push(ctx, ctr, c.Time, dest, dest.repository()+":"+t, overwrite)
 	if err != nil {
 		return "", err

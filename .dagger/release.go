@@ -52,6 +52,7 @@ func (r *Release) Report() (*dagger.Directory, error) {
 	if err := json.Unmarshal([]byte(r.ReportJSON), &rep); err != nil {
 		return nil, fmt.Errorf("read the run's report: %w", err)
 	}
+
 	tmp, err := os.MkdirTemp("", "incluster-report-")
 	if err != nil {
 		return nil, fmt.Errorf("export the run's report: %w", err)
@@ -60,6 +61,7 @@ func (r *Release) Report() (*dagger.Directory, error) {
 	if err := cireport.Export(tmp, rep); err != nil {
 		return nil, err
 	}
+
 	dir := dag.Directory()
 	for _, name := range []string{cireport.OutputsFile, cireport.SummaryFile} {
 		data, err := os.ReadFile(filepath.Join(tmp, name))
@@ -68,6 +70,7 @@ func (r *Release) Report() (*dagger.Directory, error) {
 		}
 		dir = dir.WithNewFile(name, string(data))
 	}
+
 	release, err := json.MarshalIndent(map[string]string{
 		"ref": r.Ref, "digest": r.Digest, "tag": r.Tag, "commit": r.Commit,
 	}, "", "  ")
