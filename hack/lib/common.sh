@@ -15,6 +15,10 @@ DAGGER_VERSION=${DAGGER_VERSION:-v0.19.2}
 # data.
 INCLUSTER_CACHE=${INCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/incluster}
 INCLUSTER_STATE=${INCLUSTER_STATE:-$INCLUSTER_CACHE/state}
+# Relative folders become absolute, so that `env` exports paths that work
+# from any directory.
+[[ $INCLUSTER_CACHE == /* ]] || INCLUSTER_CACHE=$PWD/$INCLUSTER_CACHE
+[[ $INCLUSTER_STATE == /* ]] || INCLUSTER_STATE=$PWD/$INCLUSTER_STATE
 INCLUSTER_BIN=$INCLUSTER_CACHE/bin
 INCLUSTER_LOGS=$INCLUSTER_STATE/logs
 
@@ -27,6 +31,7 @@ GITEA_HTTP_PORT=${GITEA_HTTP_PORT:-3000}
 INCLUSTER_NETNS=${INCLUSTER_NETNS:-incluster}
 
 log() { printf 'stack: %s\n' "$*" >&2; }
+warn() { printf 'stack: warning: %s\n' "$*" >&2; }
 die() {
 	printf 'stack: error: %s\n' "$*" >&2
 	exit 1
@@ -159,4 +164,20 @@ wait_for() {
 	done
 	log "timed out after ${seconds}s waiting for $what"
 	return 1
+}
+
+# check_port VARIABLE: fails unless the variable named VARIABLE contains a
+# TCP port, an integer from 1 to 65535 without leading zeros.
+check_port() {
+	local var=$1 value=${!1-}
+	if [[ $value =~ ^[1-9][0-9]{0,4}$ ]] && ((value <= 65535)); then
+		return 0
+	fi
+	die "$var=$(printf %q "$value") is not a port: set it to an integer from 1 to 65535"
+}
+
+# print_export NAME VALUE: prints a shell line that exports NAME with
+# VALUE, quoted so that eval restores any value.
+print_export() {
+	printf 'export %s=%q\n' "$1" "$2"
 }

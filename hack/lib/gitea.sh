@@ -236,6 +236,7 @@ gitea_start() {
 	gitea_binary_ok || die "$GITEA_BIN is missing or not version $GITEA_VERSION; run 'hack/stack build'"
 	pid_check_stale gitea
 	pid_alive gitea && die "gitea is already running (PID $(pid_of gitea))"
+	check_port GITEA_HTTP_PORT
 	port_free "$GITEA_HTTP_PORT" GITEA_HTTP_PORT
 
 	mkdir -p "$GITEA_STATE/data" "$GITEA_STATE/log" "$INCLUSTER_LOGS"
@@ -282,8 +283,8 @@ gitea_use_recorded_port() {
 
 gitea_env() {
 	gitea_use_recorded_port
-	echo "export INCLUSTER_GITEA_URL='http://127.0.0.1:$GITEA_HTTP_PORT'"
-	echo "export INCLUSTER_GITEA_USER='$GITEA_ADMIN'"
-	echo "export INCLUSTER_GITEA_TOKEN_FILE='$GITEA_STATE/token'"
-	echo "export INCLUSTER_REGISTRY='127.0.0.1:$GITEA_HTTP_PORT'"
+	print_export INCLUSTER_GITEA_URL "http://127.0.0.1:$GITEA_HTTP_PORT"
+	print_export INCLUSTER_GITEA_USER "$GITEA_ADMIN"
+	print_export INCLUSTER_GITEA_TOKEN_FILE "$GITEA_STATE/token"
+	print_export INCLUSTER_REGISTRY "127.0.0.1:$GITEA_HTTP_PORT"
 }
