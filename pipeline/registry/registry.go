@@ -34,11 +34,11 @@ type Credentials struct {
 type Options struct {
 	Credentials Credentials
 	// Insecure lists registry hosts, as host or host:port, that speak
-	// plain HTTP, such as gitea-http.gitea.svc.cluster.local:3000. The
-	// Client reaches them and the loopback hosts (localhost, 127.0.0.0/8,
-	// ::1) over plain HTTP only. go-containerregistry (v0.22) would try
-	// HTTPS first and fall back to plain HTTP for these hosts, and for
-	// private (RFC 1918) addresses and *.local hosts, which it still does.
+	// plain HTTP, such as gitea-http.gitea.svc.cluster.local:3000.
+	// go-containerregistry (v0.22) tries HTTPS first and falls back to
+	// plain HTTP for them, and by itself for private (RFC 1918) addresses
+	// and *.local hosts. The Client reaches loopback hosts (localhost,
+	// 127.0.0.0/8, ::1) over plain HTTP only.
 	Insecure []string
 	// Jobs is the number of blobs uploaded at once. Zero means 4.
 	Jobs int
@@ -91,7 +91,7 @@ func New(opts Options) *Client {
 		t.ResponseHeaderTimeout = cmp.Or(opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
 		c.transport = t
 	}
-	c.transport = &plainHTTPTransport{base: c.transport, plain: c.isPlainHTTP}
+	c.transport = &plainHTTPTransport{base: c.transport}
 	if c.logger == nil {
 		c.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -133,12 +133,9 @@ func (c *Client) isInsecure(registry string) bool {
 	return false
 }
 
-// isPlainHTTP reports whether the registry at host (host or host:port)
-// is reached over plain HTTP: a loopback host or one in the Insecure list.
-func (c *Client) isPlainHTTP(host string) bool {
-	if c.isInsecure(host) {
-		return true
-	}
+// isLoopback reports whether host (host or host:port) is localhost or a
+// loopback address.
+func isLoopback(host string) bool {
 	hostname := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		hostname = h
@@ -151,19 +148,20 @@ func (c *Client) isPlainHTTP(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// plainHTTPTransport sends the requests for plain-HTTP hosts over http,
-// also those that go-containerregistry addresses to https. go-containerregistry (v0.22)
-// always tries HTTPS first, so a registry on 127.0.0.1 that accepts
-// connections but never responds would otherwise cost a TLS handshake
-// timeout before the plain-HTTP attempt, and its failure would report
-// both.
+// plainHTTPTransport sends the requests for loopback hosts over http,
+// also those that go-containerregistry addresses to https.
+// go-containerregistry (v0.22) always tries HTTPS first, so a registry on
+// 127.0.0.1 that accepts connections but never responds would otherwise
+// cost a TLS handshake timeout before the plain-HTTP attempt, and its
+// failure would report both.
+// NOTE: hosts in Options.Insecure keep the HTTPS attempt, because callers
+// also list hosts there that may speak HTTPS.
 type plainHTTPTransport struct {
-	base  http.RoundTripper
-	plain func(host string) bool
+	base http.RoundTripper
 }
 
 func (t *plainHTTPTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "https" && t.plain(req.URL.Host) {
+	if req.URL.Scheme == "https" && isLoopback(req.URL.Host) {
 		req = req.Clone(req.Context())
 		req.URL.Scheme = "http"
 	}
