@@ -39,16 +39,24 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-// readToken returns the plaintext of the token secret without surrounding
-// whitespace, such as the line break at the end of a token file.
+// readToken returns the plaintext of the token secret, trimmed by
+// trimToken.
 func readToken(ctx context.Context, token *dagger.Secret) (string, error) {
 	plaintext, err := token.Plaintext(ctx)
 	if err != nil {
 		return "", fmt.Errorf("read the token secret: %w", err)
 	}
-	plaintext = strings.TrimSpace(plaintext)
-	if plaintext == "" {
+	return trimToken(plaintext)
+}
+
+// trimToken removes the whitespace around a token, such as the line break
+// at the end of a token file, which would otherwise make the registry and
+// Gitea reject the token with 401 Unauthorized. An empty token is an
+// error.
+func trimToken(plaintext string) (string, error) {
+	token := strings.TrimSpace(plaintext)
+	if token == "" {
 		return "", errors.New("read the token secret: it is empty")
 	}
-	return plaintext, nil
+	return token, nil
 }

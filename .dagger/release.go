@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -24,6 +25,8 @@ type Release struct {
 	Tag string
 	// Manifest repository commit that bumped the image, empty when the manifest already had it.
 	Commit string
+	// Rollout's one-line result with each workload's state, empty without --wait-rollout.
+	Rollout string
 
 	// The run's report as JSON: the result and each step's name and duration in nanoseconds (pipeline/cireport.Report).
 	ReportJSON string
@@ -72,7 +75,7 @@ func (r *Release) Report() (*dagger.Directory, error) {
 	}
 
 	release, err := json.MarshalIndent(map[string]string{
-		"ref": r.Ref, "digest": r.Digest, "tag": r.Tag, "commit": r.Commit,
+		"ref": r.Ref, "digest": r.Digest, "tag": r.Tag, "commit": r.Commit, "rollout": r.Rollout,
 	}, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("export the run's report: %w", err)
@@ -84,10 +87,18 @@ func (r *Release) Report() (*dagger.Directory, error) {
 	return dir.WithNewFile(reportFile, r.ReportJSON+"\n"), nil
 }
 
+// step is one named step of build-and-push, as the report lists it.
+type step struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
 // Tests, builds and pushes the service's image, then bumps its
-// reference in a manifest in Gitea and commits it. It stops at the first
-// failing step and names it in the error: nothing is pushed when the tests
-// fail, and nothing is committed when the push fails.
+// reference in a manifest in Gitea and commits it. With --wait-rollout, a
+// last step waits until the cluster runs the pushed image, as
+// wait-rollout does. It stops at the first failing step and names it in
+// the error: nothing is pushed when the tests fail, and nothing is
+// committed when the push fails.
 func (m *Incluster) BuildAndPush(
 	ctx context.Context,
 	// Go module to test and build. Its .git folder gives the commit for the tag and the labels.
@@ -161,7 +172,26 @@ func (m *Incluster) BuildAndPush(
 	// Suffix of the names of the Go module and build cache volumes. Calls with different keys share no cached downloads or build results, as a cold-cache benchmark needs.
 	// +optional
 	cacheKey string,
+	// Wait, as a last step, until the workloads that use the image's repository run the pushed image (see wait-rollout).
+	// +optional
+	waitRollout bool,
+	// Kubeconfig file contents for --wait-rollout, such as file:$HOME/.kube/config. Without it, the step uses the in-cluster config.
+	// +optional
+	kubeconfig *dagger.Secret,
+	// Namespace of the workloads for --wait-rollout. Empty means the kubeconfig context's namespace, or the pod's.
+	// +optional
+	rolloutNamespace string,
+	// How long --wait-rollout waits, as a Go duration such as 90s or 10m.
+	// +default="5m"
+	rolloutTimeout string,
 ) (*Release, error) {
+	if !waitRollout && (kubeconfig != nil || rolloutNamespace != "") {
+		return nil, errors.New("build-and-push: --kubeconfig and --rollout-namespace need --wait-rollout")
+	}
+	if _, err := parseTimeout(rolloutTimeout); err != nil {
+		return nil, fmt.Errorf("build-and-push: --rollout-timeout: %w", err)
+	}
+
 	plaintext, err := readToken(ctx, token)
 	if err != nil {
 		return nil, err
@@ -196,10 +226,7 @@ func (m *Incluster) BuildAndPush(
 		ctr     *dagger.Container
 		diff    string
 	)
-	steps := []struct {
-		name string
-		run  func(ctx context.Context) error
-	}{
+	steps := []step{
 		{"test", func(ctx context.Context) error {
 			_, err := b.golang.test(ctx, testPackages, race)
 			return err
@@ -251,6 +278,14 @@ func (m *Incluster) BuildAndPush(
 			release.Commit, diff = res.Commit, manifestDiff(ctx, target, res)
 			return nil
 		}},
+	}
+	if waitRollout {
+		wait := rolloutTarget{kubeconfig: kubeconfig, namespace: rolloutNamespace, timeout: rolloutTimeout, log: log}
+		steps = append(steps, step{"rollout", func(ctx context.Context) error {
+			var err error
+			release.Rollout, err = wait.wait(ctx, release.Ref)
+			return err
+		}})
 	}
 	for _, step := range steps {
 		if err := reporter.Step(ctx, step.name, step.run); err != nil {
