@@ -26,6 +26,9 @@ KUBE_ETCD_BIN=$INCLUSTER_BIN/etcd-$ETCD_VERSION
 KUBE_STATE=$INCLUSTER_STATE/kube
 KUBE_PKI=$KUBE_STATE/pki
 KUBE_ADMIN_KUBECONFIG=$KUBE_STATE/admin.kubeconfig
+# The admin's kubeconfig for containers in the engine, which reach the API
+# server at $CLUSTER_KUBE_NAME through the forward in netns.sh.
+KUBE_CLUSTER_KUBECONFIG=$KUBE_STATE/cluster.kubeconfig
 
 # Controllers that kube-controller-manager runs: the workload controllers
 # that rollouts need, plus namespace deletion and garbage collection so
@@ -99,7 +102,7 @@ kube_pki() {
 		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null ||
 		die "generating the cluster CA in $KUBE_PKI failed"
 	kube_cert apiserver "/CN=kube-apiserver" "$(printf '%s\n' \
-		"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc" \
+		"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:$CLUSTER_KUBE_NAME" \
 		"keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth")"
 	# Both clients are in system:masters: this is a throwaway local cluster,
 	# and the controller manager then needs no per-controller credentials.
@@ -111,10 +114,11 @@ kube_pki() {
 	openssl pkey -in "$KUBE_PKI/sa.key" -pubout -out "$KUBE_PKI/sa.pub"
 }
 
-# kube_kubeconfig CLIENT FILE: writes a kubeconfig for CLIENT's
+# kube_kubeconfig CLIENT FILE [SERVER]: writes a kubeconfig for CLIENT's
 # certificate with the certificates embedded, so the file works alone.
+# SERVER is the API server's URL, https://127.0.0.1:PORT by default.
 kube_kubeconfig() {
-	local client=$1 file=$2
+	local client=$1 file=$2 server=${3:-https://127.0.0.1:$KUBE_APISERVER_PORT}
 	(
 		umask 077
 		cat >"$file" <<EOF
@@ -123,7 +127,7 @@ kind: Config
 clusters:
 - name: incluster
   cluster:
-    server: https://127.0.0.1:$KUBE_APISERVER_PORT
+    server: $server
     certificate-authority-data: $(base64 -w0 "$KUBE_PKI/ca.crt")
 users:
 - name: $client
@@ -155,6 +159,7 @@ kube_start() {
 	mkdir -p "$KUBE_STATE"
 	kube_pki
 	kube_kubeconfig admin "$KUBE_ADMIN_KUBECONFIG"
+	kube_kubeconfig admin "$KUBE_CLUSTER_KUBECONFIG" "https://$CLUSTER_KUBE_NAME:$KUBE_APISERVER_PORT"
 	kube_kubeconfig controller-manager "$KUBE_STATE/controller-manager.kubeconfig"
 
 	local etcd_client=http://127.0.0.1:$KUBE_ETCD_CLIENT_PORT
@@ -235,4 +240,5 @@ kube_status() {
 
 kube_env() {
 	echo "export INCLUSTER_KUBECONFIG='$KUBE_ADMIN_KUBECONFIG'"
+	echo "export INCLUSTER_CLUSTER_KUBECONFIG='$KUBE_CLUSTER_KUBECONFIG'"
 }

@@ -1,6 +1,6 @@
 # The netns component of hack/stack: a named network namespace that is
 # the cluster network. The Dagger engine runs in it (engine.sh), and so do
-# two services that containers in the engine reach:
+# the services that containers in the engine reach:
 #
 #   - Gitea, forwarded from the host's 127.0.0.1:$GITEA_HTTP_PORT through a
 #     unix socket (unix sockets cross network namespaces): socat on the
@@ -8,6 +8,10 @@
 #     every address of the namespace at the same port. So the engine pulls
 #     127.0.0.1:$GITEA_HTTP_PORT/... as the host does, and containers reach
 #     Gitea at the engine network's gateway address under a cluster name.
+#   - The Kubernetes API server (kube.sh), forwarded from the host's
+#     127.0.0.1:$KUBE_APISERVER_PORT the same way, under the name
+#     $CLUSTER_KUBE_NAME that its certificate carries, so that module
+#     containers can wait for rollouts (INCLUSTER_CLUSTER_KUBECONFIG).
 #   - A Go module proxy (hack/goproxy) over the host's module cache, so a
 #     module that `go mod download` fetched on the host can be downloaded
 #     by builds in the engine, which have no other network.
@@ -24,6 +28,7 @@ INCLUSTER_GOPROXY_PORT=${INCLUSTER_GOPROXY_PORT:-8081}
 # Cluster-internal names, as a Kubernetes cluster's DNS would give them.
 CLUSTER_GITEA_NAME=gitea-http.gitea.svc.cluster.local
 CLUSTER_GOPROXY_NAME=goproxy.goproxy.svc.cluster.local
+CLUSTER_KUBE_NAME=kubernetes.default.svc.cluster.local
 
 NETNS_STATE=$INCLUSTER_STATE/netns
 NETNS_ETC=/etc/netns/$INCLUSTER_NETNS
@@ -52,7 +57,7 @@ netns_start() {
 	local name port=$GITEA_HTTP_PORT moddir gateway
 	# A part left running by a stack that did not stop is stopped first,
 	# by its PID file, so that no old forwarder keeps the socket.
-	for name in gitea-forward gitea-netns goproxy; do
+	for name in gitea-forward gitea-netns kube-forward kube-netns goproxy; do
 		pid_check_stale "$name"
 		if pid_alive "$name"; then
 			log "stopping $name (PID $(pid_of "$name")) left by a stack that did not stop"
@@ -83,7 +88,7 @@ netns_start() {
 	cat >"$NETNS_ETC/hosts" <<EOF
 127.0.0.1	localhost
 ::1	localhost ip6-localhost ip6-loopback
-$gateway	$CLUSTER_GITEA_NAME $CLUSTER_GOPROXY_NAME
+$gateway	$CLUSTER_GITEA_NAME $CLUSTER_GOPROXY_NAME $CLUSTER_KUBE_NAME
 EOF
 	: >"$NETNS_ETC/resolv.conf"
 
@@ -94,11 +99,22 @@ EOF
 		{ log "the Gitea forwarder did not create $NETNS_STATE/gitea.sock (log: $INCLUSTER_LOGS/gitea-forward.log)"; return 1; }
 	start_bg gitea-netns ip netns exec "$INCLUSTER_NETNS" socat \
 		"TCP-LISTEN:$port,fork,reuseaddr" "UNIX-CONNECT:$NETNS_STATE/gitea.sock"
+	# The API server may start later (kube comes after netns): the host's
+	# forwarder connects to it per connection.
+	rm -f "$NETNS_STATE/kube.sock"
+	start_bg kube-forward socat \
+		"UNIX-LISTEN:$NETNS_STATE/kube.sock,fork,mode=600" "TCP:127.0.0.1:$KUBE_APISERVER_PORT"
+	wait_for "kube socket" 10 test -S "$NETNS_STATE/kube.sock" ||
+		{ log "the API server forwarder did not create $NETNS_STATE/kube.sock (log: $INCLUSTER_LOGS/kube-forward.log)"; return 1; }
+	start_bg kube-netns ip netns exec "$INCLUSTER_NETNS" socat \
+		"TCP-LISTEN:$KUBE_APISERVER_PORT,fork,reuseaddr" "UNIX-CONNECT:$NETNS_STATE/kube.sock"
 	start_bg goproxy ip netns exec "$INCLUSTER_NETNS" "$INCLUSTER_BIN/goproxy" \
 		-listen ":$INCLUSTER_GOPROXY_PORT" -dir "$moddir"
 
 	wait_for "gitea in $INCLUSTER_NETNS" 10 netns_listens "$port" ||
 		{ log "nothing listens on $port in $INCLUSTER_NETNS (log: $INCLUSTER_LOGS/gitea-netns.log)"; return 1; }
+	wait_for "API server forward in $INCLUSTER_NETNS" 10 netns_listens "$KUBE_APISERVER_PORT" ||
+		{ log "nothing listens on $KUBE_APISERVER_PORT in $INCLUSTER_NETNS (log: $INCLUSTER_LOGS/kube-netns.log)"; return 1; }
 	wait_for "goproxy in $INCLUSTER_NETNS" 10 netns_listens "$INCLUSTER_GOPROXY_PORT" ||
 		{ log "goproxy does not listen on $INCLUSTER_GOPROXY_PORT in $INCLUSTER_NETNS (log: $INCLUSTER_LOGS/goproxy.log)"; return 1; }
 }
@@ -110,9 +126,11 @@ netns_listens() {
 
 netns_stop() {
 	stop_pid goproxy
+	stop_pid kube-netns
+	stop_pid kube-forward
 	stop_pid gitea-netns
 	stop_pid gitea-forward
-	rm -f "$NETNS_STATE/gitea.sock"
+	rm -f "$NETNS_STATE/gitea.sock" "$NETNS_STATE/kube.sock"
 	if [ -f "$NETNS_STATE/created" ]; then
 		if netns_exists; then
 			ip netns delete "$INCLUSTER_NETNS" || log "deleting network namespace $INCLUSTER_NETNS failed"
@@ -122,6 +140,10 @@ netns_stop() {
 	fi
 }
 
+# NOTE: the status leaves out the API server forwarders (kube-forward,
+# kube-netns), so that a namespace started before they existed still
+# counts as running. Such a namespace lacks $CLUSTER_KUBE_NAME until
+# `hack/stack down netns engine` and `up` restart it.
 netns_status() {
 	netns_exists && [ -f "$NETNS_STATE/created" ] &&
 		pid_alive gitea-forward && pid_alive gitea-netns && pid_alive goproxy
