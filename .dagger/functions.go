@@ -34,8 +34,8 @@ func (m *Incluster) Test(
 	return newGolang(source, goImage, goproxy, gosumdb).test(ctx, packages, race)
 }
 
-// Compiles a main package statically with -trimpath and the version
-// stamped in, and returns the binary.
+// Compiles a main package statically with the version stamped in, and
+// returns the binary.
 func (m *Incluster) Build(
 	ctx context.Context,
 	// Go module to build.
