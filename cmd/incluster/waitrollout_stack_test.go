@@ -3,42 +3,27 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/incluster/incluster/internal/stacktest"
 )
 
 // kubeNamespace returns the stack's kubeconfig path, a client, and a new
 // namespace that is deleted when the test ends.
 func kubeNamespace(t *testing.T) (string, kubernetes.Interface, string) {
 	t.Helper()
-	path := os.Getenv("INCLUSTER_KUBECONFIG")
-	if path == "" {
-		t.Fatal("INCLUSTER_KUBECONFIG is not set: run the stack tests through hack/test, or run hack/stack up and eval \"$(hack/stack env)\" first")
-	}
-	config, err := clientcmd.BuildConfigFromFlags("", path)
-	assert.NilError(t, err)
-	client, err := kubernetes.NewForConfig(config)
-	assert.NilError(t, err)
-	ns, err := client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "cli-rollout-"},
-	}, metav1.CreateOptions{})
-	assert.NilError(t, err)
-	t.Cleanup(func() {
-		assert.Check(t, client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}))
-	})
-	return path, client, ns.Name
+	client := stacktest.KubeClient(t)
+	return stacktest.Kubeconfig(t), client, stacktest.CreateNamespace(t, client, "cli-rollout-")
 }
 
 func podTemplate(image string) corev1.PodTemplateSpec {

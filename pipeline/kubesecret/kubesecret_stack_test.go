@@ -3,19 +3,17 @@
 package kubesecret_test
 
 import (
-	"context"
-	"os"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/incluster/incluster/internal/stacktest"
 	"github.com/incluster/incluster/pipeline/kubesecret"
 )
 
@@ -23,24 +21,9 @@ import (
 // holds a Secret "registry" with the keys token and other.
 func setup(t *testing.T) (kubernetes.Interface, string) {
 	t.Helper()
-	path := os.Getenv("INCLUSTER_KUBECONFIG")
-	if path == "" {
-		t.Fatal("INCLUSTER_KUBECONFIG is not set: run the stack tests through hack/test, or run hack/stack up and eval \"$(hack/stack env)\" first")
-	}
-	config, err := clientcmd.BuildConfigFromFlags("", path)
-	assert.NilError(t, err)
-	client, err := kubernetes.NewForConfig(config)
-	assert.NilError(t, err)
-
-	ns, err := client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "kubesecret-test-"},
-	}, metav1.CreateOptions{})
-	assert.NilError(t, err)
-	t.Cleanup(func() {
-		err := client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
-		assert.Check(t, err)
-	})
-	_, err = client.CoreV1().Secrets(ns.Name).Create(t.Context(), &corev1.Secret{
+	client := stacktest.KubeClient(t)
+	namespace := stacktest.CreateNamespace(t, client, "kubesecret-test-")
+	_, err := client.CoreV1().Secrets(namespace).Create(t.Context(), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "registry"},
 		Data: map[string][]byte{
 			"token": []byte("s3cret-token\n"),
@@ -48,7 +31,7 @@ func setup(t *testing.T) (kubernetes.Interface, string) {
 		},
 	}, metav1.CreateOptions{})
 	assert.NilError(t, err)
-	return client, ns.Name
+	return client, namespace
 }
 
 func TestTokenDefaultKey(t *testing.T) {

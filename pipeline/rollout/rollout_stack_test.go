@@ -20,6 +20,8 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/incluster/incluster/internal/fakekubelet"
+	"github.com/incluster/incluster/internal/stacktest"
 	"github.com/incluster/incluster/pipeline/rollout"
 )
 
@@ -34,7 +36,7 @@ func podTemplate(app, image, behavior string) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      map[string]string{"app": app},
-			Annotations: map[string]string{kubeletAnnotation: behavior},
+			Annotations: map[string]string{fakekubelet.Annotation: behavior},
 		},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
 	}
@@ -86,19 +88,19 @@ func assertFailure(t *testing.T, err error, reason error, texts ...string) *roll
 }
 
 func TestWaitRolloutSucceeds(t *testing.T) {
-	client := kubeClient(t)
-	ns := createNamespace(t, client)
-	kubelet := startKubelet(t, client, ns)
+	client := stacktest.KubeClient(t)
+	ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+	kubelet := fakekubelet.Start(t, client, ns)
 	w := waiter(t, client)
 
-	createDeployment(t, client, ns, deployment("web", 3, image("v1"), kubeletReady))
+	createDeployment(t, client, ns, deployment("web", 3, image("v1"), fakekubelet.Ready))
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "db"},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:    ptr.To[int32](2),
 			ServiceName: "db",
 			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
-			Template:    podTemplate("db", image("v1"), kubeletReady),
+			Template:    podTemplate("db", image("v1"), fakekubelet.Ready),
 		},
 	}
 	_, err := client.AppsV1().StatefulSets(ns).Create(t.Context(), sts, metav1.CreateOptions{})
@@ -134,11 +136,11 @@ func TestWaitRolloutSucceeds(t *testing.T) {
 }
 
 func TestWaitProgressDeadlineExceeded(t *testing.T) {
-	client := kubeClient(t)
-	ns := createNamespace(t, client)
-	startKubelet(t, client, ns)
+	client := stacktest.KubeClient(t)
+	ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+	fakekubelet.Start(t, client, ns)
 
-	d := deployment("web", 2, image("v1"), kubeletPending)
+	d := deployment("web", 2, image("v1"), fakekubelet.Pending)
 	d.Spec.ProgressDeadlineSeconds = ptr.To[int32](1)
 	createDeployment(t, client, ns, d)
 
@@ -148,26 +150,26 @@ func TestWaitProgressDeadlineExceeded(t *testing.T) {
 }
 
 func TestWaitImagePullFailure(t *testing.T) {
-	for _, reason := range []string{kubeletErrImagePull, kubeletImagePullBackOff} {
+	for _, reason := range []string{fakekubelet.ErrImagePull, fakekubelet.ImagePullBackOff} {
 		t.Run(reason, func(t *testing.T) {
-			client := kubeClient(t)
-			ns := createNamespace(t, client)
-			startKubelet(t, client, ns)
+			client := stacktest.KubeClient(t)
+			ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+			fakekubelet.Start(t, client, ns)
 			createDeployment(t, client, ns, deployment("web", 2, image("v1"), reason))
 
 			_, err := waiter(t, client).Wait(t.Context(), rollout.Request{Namespace: ns, Image: image("v1"), Timeout: time.Minute})
 			failure := assertFailure(t, err, rollout.ErrImagePull,
-				"container app: "+reason+": "+fmt.Sprintf(pullErrorMessage, image("v1")), "pod web-")
+				"container app: "+reason+": "+fmt.Sprintf(fakekubelet.PullErrorMessage, image("v1")), "pod web-")
 			assert.Equal(t, failure.Workload, "deployment "+ns+"/web")
 		})
 	}
 }
 
 func TestWaitCrashLoopBackOff(t *testing.T) {
-	client := kubeClient(t)
-	ns := createNamespace(t, client)
-	startKubelet(t, client, ns)
-	createDeployment(t, client, ns, deployment("web", 1, image("v1"), kubeletCrashLoop))
+	client := stacktest.KubeClient(t)
+	ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+	fakekubelet.Start(t, client, ns)
+	createDeployment(t, client, ns, deployment("web", 1, image("v1"), fakekubelet.CrashLoop))
 
 	_, err := waiter(t, client).Wait(t.Context(), rollout.Request{Namespace: ns, Image: image("v1"), Timeout: time.Minute})
 	assertFailure(t, err, rollout.ErrCrashLoop,
@@ -176,20 +178,20 @@ func TestWaitCrashLoopBackOff(t *testing.T) {
 }
 
 func TestWaitUnschedulable(t *testing.T) {
-	client := kubeClient(t)
-	ns := createNamespace(t, client)
-	startKubelet(t, client, ns)
-	createDeployment(t, client, ns, deployment("web", 1, image("v1"), kubeletUnschedulable))
+	client := stacktest.KubeClient(t)
+	ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+	fakekubelet.Start(t, client, ns)
+	createDeployment(t, client, ns, deployment("web", 1, image("v1"), fakekubelet.Unschedulable))
 
 	_, err := waiter(t, client).Wait(t.Context(), rollout.Request{Namespace: ns, Image: image("v1"), Timeout: time.Minute})
-	assertFailure(t, err, rollout.ErrUnschedulable, "is unschedulable: "+unschedulableText)
+	assertFailure(t, err, rollout.ErrUnschedulable, "is unschedulable: "+fakekubelet.UnschedulableMessage)
 }
 
 func TestWaitOldImageInTemplate(t *testing.T) {
-	client := kubeClient(t)
-	ns := createNamespace(t, client)
-	startKubelet(t, client, ns)
-	createDeployment(t, client, ns, deployment("web", 1, image("v1"), kubeletReady))
+	client := stacktest.KubeClient(t)
+	ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+	fakekubelet.Start(t, client, ns)
+	createDeployment(t, client, ns, deployment("web", 1, image("v1"), fakekubelet.Ready))
 
 	// The manifest with v2 is never applied, as when ArgoCD has not synced.
 	result, err := waiter(t, client).Wait(t.Context(), rollout.Request{Namespace: ns, Image: image("v2"), Timeout: 2 * time.Second})
@@ -200,10 +202,10 @@ func TestWaitOldImageInTemplate(t *testing.T) {
 }
 
 func TestWaitDeadlineReportsState(t *testing.T) {
-	client := kubeClient(t)
-	ns := createNamespace(t, client)
-	startKubelet(t, client, ns)
-	createDeployment(t, client, ns, deployment("web", 2, image("v1"), kubeletPending))
+	client := stacktest.KubeClient(t)
+	ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+	fakekubelet.Start(t, client, ns)
+	createDeployment(t, client, ns, deployment("web", 2, image("v1"), fakekubelet.Pending))
 
 	result, err := waiter(t, client).Wait(t.Context(), rollout.Request{Namespace: ns, Image: image("v1"), Timeout: 3 * time.Second})
 	assertFailure(t, err, rollout.ErrTimeout, "timed out after 3", "deployment "+ns+"/web: 0 of 2 updated replicas available")
@@ -213,9 +215,9 @@ func TestWaitDeadlineReportsState(t *testing.T) {
 }
 
 func TestWaitNoMatchingWorkload(t *testing.T) {
-	client := kubeClient(t)
-	ns := createNamespace(t, client)
-	d := deployment("other", 1, "registry.incluster.test/shop/other@sha256:"+strings.Repeat("a", 64), kubeletPending)
+	client := stacktest.KubeClient(t)
+	ns := stacktest.CreateNamespace(t, client, "rollout-test-")
+	d := deployment("other", 1, "registry.incluster.test/shop/other@sha256:"+strings.Repeat("a", 64), fakekubelet.Pending)
 	createDeployment(t, client, ns, d)
 
 	_, err := waiter(t, client).Wait(t.Context(), rollout.Request{Namespace: ns, Image: image("v1"), Timeout: time.Minute})

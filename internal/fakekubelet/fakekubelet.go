@@ -1,11 +1,12 @@
-//go:build stack
-
-package rollout_test
+// Package fakekubelet plays the kubelet and the scheduler for tests
+// against the local stack's API server, which runs neither. It writes the
+// status of new pods, so that the real workload controllers roll out and
+// fail as on a cluster with nodes.
+package fakekubelet
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,70 +17,47 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"gotest.tools/v3/assert"
 )
 
-// kubeletAnnotation on a pod template selects the status that fakeKubelet
-// writes for its pods: one of the kubelet* values below. Without it, pods
-// become Running and Ready.
-const kubeletAnnotation = "test.incluster.dev/kubelet"
+// Annotation on a pod template selects the status that the Kubelet
+// writes for its pods: one of the behaviors below. Without it, pods become
+// Running and Ready.
+const Annotation = "test.incluster.dev/kubelet"
 
+// Behaviors, the values of Annotation.
 const (
-	kubeletReady            = "Ready"
-	kubeletPending          = "Pending"
-	kubeletErrImagePull     = "ErrImagePull"
-	kubeletImagePullBackOff = "ImagePullBackOff"
-	kubeletCrashLoop        = "CrashLoopBackOff"
-	kubeletUnschedulable    = "Unschedulable"
+	// Ready makes the pods Running and Ready.
+	Ready = "Ready"
+	// Pending leaves the pods without a status, as before scheduling.
+	Pending = "Pending"
+	// ErrImagePull and ImagePullBackOff make the containers wait with
+	// that reason and PullErrorMessage.
+	ErrImagePull     = "ErrImagePull"
+	ImagePullBackOff = "ImagePullBackOff"
+	// CrashLoop makes the containers wait in CrashLoopBackOff after a
+	// termination with TerminationMessage.
+	CrashLoop = "CrashLoopBackOff"
+	// Unschedulable sets PodScheduled=False with UnschedulableMessage, as
+	// the scheduler would.
+	Unschedulable = "Unschedulable"
 )
 
-// Messages that fakeKubelet writes, for the tests to find in errors.
+// Messages that the Kubelet writes, for tests to find in errors.
+// PullErrorMessage is a format with the image as its argument.
 const (
-	pullErrorMessage   = `failed to pull and unpack image "%s": not found`
-	terminationMessage = "panic: missing DATABASE_URL\n\ngoroutine 1 [running]:"
-	unschedulableText  = "0/3 nodes are available: 3 Insufficient cpu."
+	PullErrorMessage     = `failed to pull and unpack image "%s": not found`
+	TerminationMessage   = "panic: missing DATABASE_URL\n\ngoroutine 1 [running]:"
+	UnschedulableMessage = "0/3 nodes are available: 3 Insufficient cpu."
 )
 
-// kubeClient returns a client for the stack's API server (hack/stack
-// component kube), failing t when the stack's variables are missing.
-func kubeClient(t *testing.T) kubernetes.Interface {
-	t.Helper()
-	path := os.Getenv("INCLUSTER_KUBECONFIG")
-	if path == "" {
-		t.Fatal("INCLUSTER_KUBECONFIG is not set: run the stack tests through hack/test, or run hack/stack up and eval \"$(hack/stack env)\" first")
-	}
-	config, err := clientcmd.BuildConfigFromFlags("", path)
-	assert.NilError(t, err)
-	client, err := kubernetes.NewForConfig(config)
-	assert.NilError(t, err)
-	return client
-}
-
-// createNamespace creates a namespace for one test and deletes it at the
-// end; the namespace controller then removes what it contains.
-func createNamespace(t *testing.T, client kubernetes.Interface) string {
-	t.Helper()
-	ns, err := client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "rollout-test-"},
-	}, metav1.CreateOptions{})
-	assert.NilError(t, err)
-	t.Cleanup(func() {
-		err := client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
-		if err != nil {
-			t.Logf("deleting namespace %s: %v", ns.Name, err)
-		}
-	})
-	return ns.Name
-}
-
-// fakeKubelet replaces the kubelet and the scheduler, which the stack does
-// not run. It watches the pods of one namespace and writes
-// each new pod's status once, as a kubelet would report it, according to
-// the pod's kubeletAnnotation.
-type fakeKubelet struct {
-	t         *testing.T
+// Kubelet replaces the kubelet and the scheduler, which the stack does not
+// run. It watches the pods of one namespace and writes each new pod's
+// status once, as a kubelet would report it, according to the pod's
+// Annotation.
+type Kubelet struct {
+	t         testing.TB
 	client    kubernetes.Interface
 	ctx       context.Context
 	mu        sync.Mutex
@@ -87,10 +65,12 @@ type fakeKubelet struct {
 	lastReady time.Time
 }
 
-func startKubelet(t *testing.T, client kubernetes.Interface, namespace string) *fakeKubelet {
+// Start starts a Kubelet for the pods of namespace and stops it when the
+// test ends.
+func Start(t testing.TB, client kubernetes.Interface, namespace string) *Kubelet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &fakeKubelet{t: t, client: client, ctx: ctx, handled: map[types.UID]bool{}}
+	k := &Kubelet{t: t, client: client, ctx: ctx, handled: map[types.UID]bool{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace))
 	informer := factory.Core().V1().Pods().Informer()
 	_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -110,14 +90,14 @@ func startKubelet(t *testing.T, client kubernetes.Interface, namespace string) *
 }
 
 // LastReady returns when the API server last accepted a Ready status
-// from the fake kubelet.
-func (k *fakeKubelet) LastReady() time.Time {
+// from the Kubelet.
+func (k *Kubelet) LastReady() time.Time {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.lastReady
 }
 
-func (k *fakeKubelet) handle(obj any) {
+func (k *Kubelet) handle(obj any) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok || pod.DeletionTimestamp != nil {
 		return
@@ -125,8 +105,8 @@ func (k *fakeKubelet) handle(obj any) {
 	k.mu.Lock()
 	done := k.handled[pod.UID]
 	k.mu.Unlock()
-	behavior := pod.Annotations[kubeletAnnotation]
-	if done || behavior == kubeletPending {
+	behavior := pod.Annotations[Annotation]
+	if done || behavior == Pending {
 		return
 	}
 	pod = pod.DeepCopy()
@@ -142,7 +122,7 @@ func (k *fakeKubelet) handle(obj any) {
 	}
 	k.mu.Lock()
 	k.handled[pod.UID] = true
-	if behavior == "" || behavior == kubeletReady {
+	if behavior == "" || behavior == Ready {
 		k.lastReady = time.Now()
 	}
 	k.mu.Unlock()
@@ -155,10 +135,10 @@ func podStatus(pod *corev1.Pod, behavior string) corev1.PodStatus {
 	condition := func(t corev1.PodConditionType, s corev1.ConditionStatus) corev1.PodCondition {
 		return corev1.PodCondition{Type: t, Status: s, LastTransitionTime: now}
 	}
-	if behavior == kubeletUnschedulable {
+	if behavior == Unschedulable {
 		c := condition(corev1.PodScheduled, corev1.ConditionFalse)
 		c.Reason = corev1.PodReasonUnschedulable
-		c.Message = unschedulableText
+		c.Message = UnschedulableMessage
 		return corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{c}}
 	}
 
@@ -167,17 +147,17 @@ func podStatus(pod *corev1.Pod, behavior string) corev1.PodStatus {
 	for _, c := range pod.Spec.Containers {
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image}
 		switch behavior {
-		case kubeletErrImagePull, kubeletImagePullBackOff:
+		case ErrImagePull, ImagePullBackOff:
 			status.Phase = corev1.PodPending
-			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: behavior, Message: fmt.Sprintf(pullErrorMessage, c.Image)}
-		case kubeletCrashLoop:
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: behavior, Message: fmt.Sprintf(PullErrorMessage, c.Image)}
+		case CrashLoop:
 			cs.RestartCount = 3
 			cs.State.Waiting = &corev1.ContainerStateWaiting{
 				Reason:  "CrashLoopBackOff",
 				Message: fmt.Sprintf("back-off 40s restarting failed container=%s pod=%s", c.Name, pod.Name),
 			}
 			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{
-				ExitCode: 2, Reason: "Error", Message: terminationMessage, StartedAt: now, FinishedAt: now,
+				ExitCode: 2, Reason: "Error", Message: TerminationMessage, StartedAt: now, FinishedAt: now,
 			}
 		default:
 			started := true
