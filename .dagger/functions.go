@@ -7,12 +7,12 @@ import (
 	"dagger/incluster/internal/dagger"
 )
 
-// Runs go test on the source and returns its output. A failing test
-// fails the call, with the output in the error.
+// Runs go test on the source and returns its output.
+//
+// A failing test fails the call, with the output in the error.
 func (m *Incluster) Test(
 	ctx context.Context,
-	// Go module to test.
-	// +defaultPath="/"
+	// Go module folder to test, such as . for the current folder.
 	// +ignore=[".dagger", "**/node_modules", "**/*.test", "**/.DS_Store"]
 	source *dagger.Directory,
 	// Package patterns to test.
@@ -34,12 +34,12 @@ func (m *Incluster) Test(
 	return newGolang(source, goImage, goproxy, gosumdb).test(ctx, packages, race)
 }
 
-// Compiles a main package statically with the version stamped in, and
-// returns the binary.
+// Compiles a main package statically and returns the binary.
+//
+// The version is stamped in through -ldflags -X.
 func (m *Incluster) Build(
 	ctx context.Context,
-	// Go module to build.
-	// +defaultPath="/"
+	// Go module folder to build, such as . for the current folder.
 	// +ignore=[".dagger", "**/node_modules", "**/*.test", "**/.DS_Store"]
 	source *dagger.Directory,
 	// Main package to build, such as ./cmd/app. Empty means the only main package under ./cmd/.
@@ -76,14 +76,14 @@ func (m *Incluster) Build(
 	return g.build(ctx, program, platform, version, versionVariable)
 }
 
-// Builds the service's image: the binary from a Go builder stage on a
-// distroless static base, at /app, run as user 65532. Its OCI labels name
-// the title and the version and, from the source's .git folder, the
-// revision and the commit time.
+// Builds the service's image on a distroless static base.
+//
+// The binary comes from a Go builder stage and runs as /app with user
+// 65532. Its OCI labels name the title and the version and, from the
+// source's .git folder, the revision and the commit time.
 func (m *Incluster) Image(
 	ctx context.Context,
-	// Go module to build. Its .git folder gives the revision and creation labels.
-	// +defaultPath="/"
+	// Go module folder to build, such as . for the current folder. Its .git folder gives the revision and creation labels.
 	// +ignore=[".dagger", "**/node_modules", "**/*.test", "**/.DS_Store"]
 	source *dagger.Directory,
 	// Main package to build, such as ./cmd/app. Empty means the only main package under ./cmd/.
@@ -137,14 +137,14 @@ func (m *Incluster) Image(
 	return b.image(ctx, binary, version)
 }
 
-// Builds the image and pushes it to REGISTRY/OWNER/APP:TAG with
-// go-containerregistry, and returns the reference with its digest. It
+// Builds the image, pushes it and returns the reference with its digest.
+//
+// It pushes to REGISTRY/OWNER/APP:TAG with go-containerregistry. It
 // rejects moving a tag that points at another digest unless --overwrite
 // is set.
 func (m *Incluster) Publish(
 	ctx context.Context,
-	// Go module to build. Its .git folder gives the commit for the tag and the labels.
-	// +defaultPath="/"
+	// Go module folder to build, such as . for the current folder. Its .git folder gives the commit for the tag and the labels.
 	// +ignore=[".dagger", "**/node_modules", "**/*.test", "**/.DS_Store"]
 	source *dagger.Directory,
 	// Registry host and port, such as gitea-http.gitea.svc.cluster.local:3000.
@@ -238,10 +238,10 @@ func (m *Incluster) Publish(
 	return res.Reference, nil
 }
 
-// Rewrites an image reference in a manifest file of a Gitea
-// repository and commits it, and returns the commit SHA. It returns an
-// empty string, and commits nothing, when the manifest already has the
-// reference.
+// Rewrites an image reference in a Gitea manifest and commits it.
+//
+// It returns the commit SHA. It returns an empty string, and commits
+// nothing, when the manifest already has the reference.
 func (m *Incluster) Bump(
 	ctx context.Context,
 	// Gitea's base URL, such as http://gitea-http.gitea.svc.cluster.local:3000.

@@ -93,16 +93,16 @@ type step struct {
 	run  func(ctx context.Context) error
 }
 
-// Tests, builds and pushes the service's image, then bumps its
-// reference in a manifest in Gitea and commits it. With --wait-rollout, a
+// Tests, builds and pushes the image, then bumps it in a Gitea manifest.
+//
+// The bump is a commit to the manifest repository. With --wait-rollout, a
 // last step waits until the cluster runs the pushed image, as
 // wait-rollout does. It stops at the first failing step and names it in
 // the error: nothing is pushed when the tests fail, and nothing is
 // committed when the push fails.
 func (m *Incluster) BuildAndPush(
 	ctx context.Context,
-	// Go module to test and build. Its .git folder gives the commit for the tag and the labels.
-	// +defaultPath="/"
+	// Go module folder to test and build, such as . for the current folder. Its .git folder gives the commit for the tag and the labels.
 	// +ignore=[".dagger", "**/node_modules", "**/*.test", "**/.DS_Store"]
 	source *dagger.Directory,
 	// Registry host and port, such as gitea-http.gitea.svc.cluster.local:3000.

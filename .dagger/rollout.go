@@ -32,9 +32,11 @@ type rolloutTarget struct {
 	log       *slog.Logger
 }
 
-// Waits until the Deployments, StatefulSets and DaemonSets that use the
-// image's repository run the image, and returns one line with each
-// workload's state. It fails with the reason in one line when a
+// Waits until the workloads that use the image's repository run it.
+//
+// The workloads are the Deployments, StatefulSets and DaemonSets that use
+// the image's repository. It returns one line with each workload's
+// state. It fails with the reason in one line when a
 // Deployment exceeds its progress deadline, a pod of the image cannot pull
 // it, crash-loops or is unschedulable, when no workload uses the
 // repository, or when the timeout passes first.
