@@ -193,7 +193,7 @@ func (m *Incluster) Publish(
 ) (string, error) {
 	plaintext, err := readToken(ctx, token)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("publish: %w", err)
 	}
 	dest := destination{
 		registry: registry, owner: owner, app: app,
@@ -270,7 +270,7 @@ func (m *Incluster) Bump(
 	}
 	plaintext, err := readToken(ctx, token)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("bump: %w", err)
 	}
 	res, err := bump(ctx, manifestTarget{
 		giteaURL: giteaUrl, token: plaintext,

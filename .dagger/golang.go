@@ -104,8 +104,24 @@ func tail(s string) string {
 	return "[first bytes cut]\n" + s[len(s)-maxOutput:]
 }
 
+// checkModule checks that the source folder has a go.mod, so that a wrong
+// --source fails with that reason rather than with go command errors.
+func (g golang) checkModule(ctx context.Context) error {
+	ok, err := g.source.Exists(ctx, "go.mod")
+	if err != nil {
+		return fmt.Errorf("read --source: %w", err)
+	}
+	if !ok {
+		return errors.New("--source has no go.mod: pass the folder of a Go module, such as --source=.")
+	}
+	return nil
+}
+
 // test runs go test on packages and returns its output.
 func (g golang) test(ctx context.Context, packages []string, race bool) (string, error) {
+	if err := g.checkModule(ctx); err != nil {
+		return "", err
+	}
 	ctr := g.container().WithEnvVariable("CGO_ENABLED", "0")
 	args := []string{"go", "test"}
 	if race {
@@ -129,6 +145,9 @@ type program struct {
 // main package under ./cmd/. go list -find does not load dependencies,
 // so it downloads nothing.
 func (g golang) findMain(ctx context.Context, pkg string) (program, error) {
+	if err := g.checkModule(ctx); err != nil {
+		return program{}, err
+	}
 	pattern := pkg
 	if pattern == "" {
 		pattern = "./cmd/..."

@@ -44,7 +44,7 @@ func logger() *slog.Logger {
 func readToken(ctx context.Context, token *dagger.Secret) (string, error) {
 	plaintext, err := token.Plaintext(ctx)
 	if err != nil {
-		return "", fmt.Errorf("read the token secret: %w", err)
+		return "", fmt.Errorf("read --token: %w", err)
 	}
 	return trimToken(plaintext)
 }
@@ -52,11 +52,11 @@ func readToken(ctx context.Context, token *dagger.Secret) (string, error) {
 // trimToken removes the whitespace around a token, such as the line break
 // at the end of a token file, which would otherwise make the registry and
 // Gitea reject the token with 401 Unauthorized. An empty token is an
-// error.
+// error that names --token.
 func trimToken(plaintext string) (string, error) {
 	token := strings.TrimSpace(plaintext)
 	if token == "" {
-		return "", errors.New("read the token secret: it is empty")
+		return "", errors.New("--token is empty: pass a Gitea token, such as file:PATH or env:NAME")
 	}
 	return token, nil
 }

@@ -194,7 +194,7 @@ func (m *Incluster) BuildAndPush(
 
 	plaintext, err := readToken(ctx, token)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("build-and-push: %w", err)
 	}
 	reporter := cireport.New(os.Stderr)
 	reporter.Mask(plaintext)

@@ -21,7 +21,7 @@ func TestTrimToken(t *testing.T) {
 func TestTrimTokenRejectsEmpty(t *testing.T) {
 	for _, plaintext := range []string{"", "\n", " \t\r\n"} {
 		_, err := trimToken(plaintext)
-		assert.Check(t, is.ErrorContains(err, "empty"), "token %q", plaintext)
+		assert.Check(t, is.ErrorContains(err, "--token is empty"), "token %q", plaintext)
 	}
 }
 
