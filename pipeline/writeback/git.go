@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -65,6 +63,9 @@ var _ Writer = (*Git)(nil)
 func NewGit(cfg GitConfig) (*Git, error) {
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("new git writer: %w: URL is empty", ErrInvalidRequest)
+	}
+	if err := checkBaseURL("new git writer", cfg.URL); err != nil {
+		return nil, err
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
 	if cfg.Username == "" {
@@ -517,12 +518,7 @@ func transient(err error) bool {
 	if errors.As(err, &httpErr) {
 		return httpErr.StatusCode() >= 500
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return networkFailure(err)
 }
 
 // remoteMessages collects the "remote:" lines that the server sends during

@@ -49,6 +49,9 @@ func NewGitea(cfg GiteaConfig) (*Gitea, error) {
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("new gitea writer: %w: URL is empty", ErrInvalidRequest)
 	}
+	if err := checkBaseURL("new gitea writer", cfg.URL); err != nil {
+		return nil, err
+	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
@@ -350,13 +353,13 @@ func pushConflict(msg string) bool {
 }
 
 // classifyHTTP wraps the sentinel that matches an API failure: no
-// response or a 5xx is ErrUnavailable, 401 and 403 are ErrPermission, 404
+// response after a network failure, or a 5xx, is ErrUnavailable, 401 and 403 are ErrPermission, 404
 // is ErrRepositoryNotFound, and 409 is ErrConflict.
 func classifyHTTP(op string, resp *gitea.Response, err error) error {
 	status := statusOf(resp)
 	switch {
 	case status == 0:
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) || !networkFailure(err) {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		// A deadline here is usually Backoff.AttemptTimeout, and retry
