@@ -179,7 +179,7 @@ func TestManifestWithoutImage(t *testing.T) {
 
 	msg := failure(t, run)
 	assert.Check(t, is.Contains(msg, "bump step failed"))
-	assert.Check(t, is.Contains(msg, "image "+c.image("podinfo")+" is not referenced in "+manifestPath))
+	assert.Check(t, is.Contains(msg, "no reference to the image "+c.image("podinfo")+" in "+manifestPath))
 	c.checkNothingCommitted(t)
 	assert.Check(t, is.Equal(c.acct.readFile(t, c.repo, manifestPath), manifest), "%s after the failure", manifestPath)
 }

@@ -59,8 +59,8 @@ func applyUpdates(files []string, current map[string][]byte, updates []manifest.
 	}
 	for i, u := range updates {
 		if !matched[i] {
-			return rewrite{}, fmt.Errorf("apply %s: image %s is not referenced in %s: %w",
-				reference(u), u.Image, strings.Join(files, ", "), manifest.ErrNoMatch)
+			return rewrite{}, fmt.Errorf("apply %s: %w %s in %s",
+				reference(u), manifest.ErrNoMatch, u.Image, strings.Join(files, ", "))
 		}
 	}
 	return out, nil

@@ -134,7 +134,7 @@ func TestApplyUpdatesUnknownImage(t *testing.T) {
 	_, err := applyUpdates([]string{"d.yaml"}, map[string][]byte{"d.yaml": []byte(deploymentYAML)},
 		[]manifest.Update{{Image: "registry.example/team/app", Tag: "v2"}, {Image: "redis", Tag: "7"}})
 	assert.Check(t, is.ErrorIs(err, manifest.ErrNoMatch))
-	assert.Check(t, is.ErrorContains(err, "image redis is not referenced in d.yaml"))
+	assert.Check(t, is.ErrorContains(err, "apply redis:7: no reference to the image redis in d.yaml"))
 }
 
 func TestApplyUpdatesSameImageTwice(t *testing.T) {

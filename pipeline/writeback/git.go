@@ -378,6 +378,9 @@ func readBlob(tree *object.Tree, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if entry.Mode == filemode.Dir {
+		return nil, fmt.Errorf("%w: it is a directory", ErrFileNotFound)
+	}
 	if !entry.Mode.IsFile() {
 		return nil, fmt.Errorf("%w: mode %s is not a regular file", ErrFileNotFound, entry.Mode)
 	}

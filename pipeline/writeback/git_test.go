@@ -215,12 +215,14 @@ func TestGitWriteErrors(t *testing.T) {
 		token  string
 		modify func(*Request)
 		want   error
+		// text, when set, is part of the expected message.
+		text string
 	}{
 		{name: "missing repository", modify: func(r *Request) { r.Repository = "team/none" }, want: ErrRepositoryNotFound},
 		{name: "missing branch", modify: func(r *Request) { r.BaseBranch = "none" }, want: ErrBranchNotFound},
 		{name: "missing base of target", modify: func(r *Request) { r.BaseBranch = "none"; r.TargetBranch = "deploy/x" }, want: ErrBranchNotFound},
 		{name: "missing file", modify: func(r *Request) { r.Files = []string{"app/none.yaml"} }, want: ErrFileNotFound},
-		{name: "directory", modify: func(r *Request) { r.Files = []string{"app"} }, want: ErrFileNotFound},
+		{name: "directory", modify: func(r *Request) { r.Files = []string{"app"} }, want: ErrFileNotFound, text: "read app in team/deploy@main: file not found: it is a directory"},
 		{name: "unknown image", modify: func(r *Request) { r.Updates[0].Image = "registry.example/other" }, want: manifest.ErrNoMatch},
 		{name: "wrong token", token: "wrong-" + testToken, want: ErrPermission},
 		{name: "read-only token", token: s.ReadOnlyToken, want: ErrPermission},
@@ -242,6 +244,9 @@ func TestGitWriteErrors(t *testing.T) {
 			}
 			_, err = w.Write(ctx, req)
 			assert.Check(t, is.ErrorIs(err, tc.want))
+			if tc.text != "" {
+				assert.Check(t, is.ErrorContains(err, tc.text))
+			}
 			if err != nil {
 				assert.Check(t, !strings.Contains(err.Error(), token), "the error shows the token: %v", err)
 				t.Logf("error: %v", err)

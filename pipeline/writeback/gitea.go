@@ -245,8 +245,16 @@ func (g *Gitea) readFile(c *gitea.Client, st *giteaAttempt, head, branch, path s
 	if statusOf(resp) == http.StatusNotFound {
 		return giteaFile{}, fmt.Errorf("read %s in %s: %w", path, where, ErrFileNotFound)
 	}
+	if err != nil && statusOf(resp) == http.StatusOK {
+		// GetContents (Gitea SDK v0.25) fails on the listing that the
+		// API returns for a directory.
+		return giteaFile{}, fmt.Errorf("read %s in %s: %w: it is a directory", path, where, ErrFileNotFound)
+	}
 	if err != nil {
 		return giteaFile{}, classifyHTTP(fmt.Sprintf("read %s in %s", path, where), resp, err)
+	}
+	if cr.Type == "dir" {
+		return giteaFile{}, fmt.Errorf("read %s in %s: %w: it is a directory", path, where, ErrFileNotFound)
 	}
 	if cr.Type != "file" {
 		return giteaFile{}, fmt.Errorf("read %s in %s: %w: it is a %s", path, where, ErrFileNotFound, cr.Type)
