@@ -98,7 +98,7 @@ func (d destination) validate() error {
 // version again, so that a second run makes no new tag and no commit.
 func deriveTag(ctx context.Context, explicit, scheme string, c commit, dest destination) (string, error) {
 	if explicit != "" {
-		if err := tag.Validate(explicit); err != nil {
+		if err := checkTag(explicit); err != nil {
 			return "", err
 		}
 		return explicit, nil
@@ -131,6 +131,20 @@ func deriveTag(ctx context.Context, explicit, scheme string, c commit, dest dest
 	default:
 		return "", fmt.Errorf("invalid tag scheme %q: expected %s or %s", scheme, tagSchemeSHA, tagSchemeSemver)
 	}
+}
+
+// checkTag checks an explicit --tag. Beyond the OCI rule, it rejects
+// upper-case letters, because Gitea's registry (seen with 1.27) stores a tag such as
+// V1-UPPER as v1-upper without an error, so the pushed tag would differ
+// from the one requested.
+func checkTag(t string) error {
+	if err := tag.Validate(t); err != nil {
+		return err
+	}
+	if lower := strings.ToLower(t); lower != t {
+		return &tag.InvalidTagError{Tag: t, Reason: fmt.Sprintf("Gitea's registry stores tags in lower case, so it would store %q: pass the tag in lower case", lower)}
+	}
+	return nil
 }
 
 // highestVersion returns the tag that next follows, the highest version

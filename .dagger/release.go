@@ -188,6 +188,13 @@ func (m *Incluster) BuildAndPush(
 	if !waitRollout && (kubeconfig != nil || rolloutNamespace != "") {
 		return nil, errors.New("build-and-push: --kubeconfig and --rollout-namespace need --wait-rollout")
 	}
+	if tag != "" {
+		// Checked before the test step, so that a wrong tag fails in
+		// seconds.
+		if err := checkTag(tag); err != nil {
+			return nil, fmt.Errorf("build-and-push: --tag: %w", err)
+		}
+	}
 	if _, err := parseTimeout(rolloutTimeout); err != nil {
 		return nil, fmt.Errorf("build-and-push: --rollout-timeout: %w", err)
 	}
