@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -27,6 +29,19 @@ type manifestTarget struct {
 	image  string
 	runURL string
 	log    *slog.Logger
+}
+
+// validate checks the flags of the manifest target, so that build-and-push
+// fails before the test step rather than after the push.
+func (t manifestTarget) validate() error {
+	if t.giteaURL == "" || t.repository == "" || t.path == "" {
+		return errors.New("--gitea-url, --manifest-repo and --manifest-path are required")
+	}
+	u, err := url.Parse(t.giteaURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid --gitea-url %q: expected http:// or https:// and a host, such as http://gitea-http.gitea.svc.cluster.local:3000", t.giteaURL)
+	}
+	return nil
 }
 
 // reference is an image reference split into its parts.
@@ -66,8 +81,8 @@ func parseReference(ref string) (reference, error) {
 // it through Gitea's contents API. A manifest that already has the
 // reference returns a Result with Changed false.
 func bump(ctx context.Context, target manifestTarget, ref reference) (writeback.Result, error) {
-	if target.giteaURL == "" || target.repository == "" || target.path == "" {
-		return writeback.Result{}, fmt.Errorf("bump: --gitea-url, --manifest-repo and --manifest-path are required")
+	if err := target.validate(); err != nil {
+		return writeback.Result{}, fmt.Errorf("bump: %w", err)
 	}
 	writer, err := writeback.NewGitea(writeback.GiteaConfig{
 		URL:         target.giteaURL,

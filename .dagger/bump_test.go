@@ -72,3 +72,10 @@ func TestHighestVersion(t *testing.T) {
 	tags := []string{"abc1234", "v0.1", "v0.3", "latest", "v0.2"}
 	assert.Check(t, is.Equal(highestVersion(tags, "v0.4"), "v0.3"))
 }
+
+func TestManifestTargetRejectsURLWithoutScheme(t *testing.T) {
+	target := manifestTarget{giteaURL: "gitea:3000", repository: "acme/deploy", path: "app.yaml"}
+	assert.Check(t, is.ErrorContains(target.validate(), `invalid --gitea-url "gitea:3000"`))
+	target.giteaURL = "http://gitea:3000"
+	assert.Check(t, target.validate())
+}

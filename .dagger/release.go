@@ -220,6 +220,9 @@ func (m *Incluster) BuildAndPush(
 		repository: manifestRepo, path: manifestPath, branch: branch,
 		image: manifestImage, runURL: runUrl, log: log,
 	}
+	if err := target.validate(); err != nil {
+		return nil, fmt.Errorf("build-and-push: %w", err)
+	}
 	b := builder{
 		golang:          newGolang(source, goImage, goproxy, gosumdb),
 		baseImage:       baseImage,
