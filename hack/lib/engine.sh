@@ -11,7 +11,6 @@
 ENGINE_BIN=$INCLUSTER_BIN/dagger-$DAGGER_VERSION
 ENGINE_STATE=$INCLUSTER_STATE/engine
 ENGINE_SOCK=$ENGINE_STATE/engine.sock
-ENGINE_CONTENT=$INCLUSTER_CACHE/go-sdk-content-$DAGGER_VERSION
 CNI_PLUGIN_DIR=/usr/lib/cni
 
 # engine_binaries_current: true when every binary of the pinned version is
@@ -87,12 +86,31 @@ engine_cluster_goproxy() {
 	echo "http://$CLUSTER_GOPROXY_NAME:$INCLUSTER_GOPROXY_PORT"
 }
 
+# engine_sdk_key prints what the Go SDK image is built from: the Dagger
+# and Go versions, the module proxy address baked into the image and the
+# source of hack/sdkimage.
+engine_sdk_key() {
+	echo "$DAGGER_VERSION $(GOTOOLCHAIN=local go env GOVERSION) $(engine_cluster_goproxy) $(find "$ROOT/hack/sdkimage" -name '*.go' ! -name '*_test.go' | sort | xargs cat | sha256sum | cut -c1-16)"
+}
+
+# engine_set_content sets ENGINE_CONTENT, the folder of the Go SDK image.
+# The folder is named after a hash of its inputs, so a stack with other
+# inputs (another instance, a changed hack/sdkimage) builds a folder of
+# its own and never replaces the blobs a running engine reads.
+# NOTE: folders of older inputs stay in $INCLUSTER_CACHE (about 230 MB
+# each) until removed by hand.
+engine_set_content() {
+	[ -n "${ENGINE_CONTENT:-}" ] && return 0
+	ENGINE_SDK_KEY=$(engine_sdk_key)
+	ENGINE_CONTENT=$INCLUSTER_CACHE/go-sdk-content-$DAGGER_VERSION-$(echo "$ENGINE_SDK_KEY" | sha256sum | cut -c1-12)
+}
+
 # engine_build_sdk_image assembles the Go SDK runtime image into
-# $ENGINE_CONTENT, unless the image there was built from the same inputs.
+# $ENGINE_CONTENT, unless it is there already.
 engine_build_sdk_image() {
-	local key out
-	key="$DAGGER_VERSION $(GOTOOLCHAIN=local go env GOVERSION) $(engine_cluster_goproxy) $(find "$ROOT/hack/sdkimage" -name '*.go' ! -name '*_test.go' | sort | xargs cat | sha256sum | cut -c1-16)"
-	if [ -f "$ENGINE_CONTENT/go-sdk-manifest-digest" ] && [ "$(cat "$ENGINE_CONTENT/key" 2>/dev/null)" = "$key" ]; then
+	local out
+	engine_set_content
+	if [ -f "$ENGINE_CONTENT/go-sdk-manifest-digest" ] && [ "$(cat "$ENGINE_CONTENT/key" 2>/dev/null)" = "$ENGINE_SDK_KEY" ]; then
 		return 0
 	fi
 	log "assembling the Go SDK runtime image (about 3 minutes)"
@@ -102,7 +120,7 @@ engine_build_sdk_image() {
 		2>>"$INCLUSTER_LOGS/sdkimage.log") ||
 		die "assembling the Go SDK image failed (log: $INCLUSTER_LOGS/sdkimage.log)"
 	log "Go SDK image: $out"
-	echo "$key" >"$ENGINE_CONTENT/key"
+	echo "$ENGINE_SDK_KEY" >"$ENGINE_CONTENT/key"
 }
 
 engine_build() {
@@ -119,6 +137,8 @@ engine_build() {
 
 engine_start() {
 	local etc=$ENGINE_STATE/etc cni=$ENGINE_STATE/cni plugin
+	engine_set_content
+	[ -f "$ENGINE_CONTENT/go-sdk-manifest-digest" ] || { log "the Go SDK image is missing from $ENGINE_CONTENT; 'hack/stack build' assembles it"; return 1; }
 	pid_check_stale engine
 	if pid_alive engine; then
 		log "stopping the engine (PID $(pid_of engine)), which runs without its socket $ENGINE_SOCK"
