@@ -7,7 +7,7 @@ import (
 	"dagger/incluster/internal/dagger"
 )
 
-// Runs go test on the source and returns its output.
+// Runs go test -trimpath on the source and returns its output.
 //
 // A failing test fails the call, with the output in the error.
 func (m *Incluster) Test(
@@ -34,7 +34,7 @@ func (m *Incluster) Test(
 	return newGolang(source, goImage, goproxy, gosumdb).test(ctx, packages, race)
 }
 
-// Compiles a main package statically and returns the binary.
+// Compiles a main package statically with -trimpath and returns the binary.
 //
 // The version is stamped in through -ldflags -X.
 func (m *Incluster) Build(
