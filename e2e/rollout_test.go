@@ -35,8 +35,9 @@ const syncInterval = 500 * time.Millisecond
 // TestPodinfoRollout ships podinfo with build-and-push --wait-rollout
 // while syncManifest, standing in for ArgoCD, applies the bumped manifest
 // from Gitea to the stack's API server, and the fake kubelet runs its
-// pods. Subtests then wait with the wait-rollout function, for the same
-// rollout and for one whose image pull fails.
+// pods. Subtests then wait with the wait-rollout function and with
+// build-and-push, for the same rollout and for one whose image pull
+// fails.
 func TestPodinfoRollout(t *testing.T) {
 	s := stacktest.Get(t)
 	client := stacktest.KubeClient(t)
@@ -90,6 +91,7 @@ func TestPodinfoRollout(t *testing.T) {
 		run := waitRollout(t, s, acct, clusterKubeconfig, ns, res.reference)
 		requireSuccess(t, run)
 		line := strings.TrimSpace(run.stdout)
+		t.Logf("result: %s", line)
 		assert.Check(t, is.Contains(line, "rolled out "+res.reference))
 		assert.Check(t, is.Contains(line, "deployment "+ns+"/podinfo: "))
 		assert.Check(t, !strings.Contains(line, "\n"), "result is not one line: %q", line)
@@ -102,7 +104,16 @@ func TestPodinfoRollout(t *testing.T) {
 		assert.NilError(t, applyDeployment(t.Context(), client, failing, bumped, fakekubelet.ErrImagePull))
 
 		msg := failure(t, waitRollout(t, s, acct, clusterKubeconfig, failing, res.reference))
+		t.Logf("error: %s", msg)
 		assert.Check(t, is.Contains(msg, "wait-rollout: rollout failed: deployment "+failing+"/podinfo"))
+		assert.Check(t, is.Contains(msg, fmt.Sprintf(fakekubelet.PullErrorMessage, res.reference)))
+		assert.Check(t, !strings.Contains(msg, "\n"), "error is not one line: %q", msg)
+
+		// A second build-and-push pushes and commits nothing new, and its
+		// rollout step finds the failing Deployment.
+		msg = failure(t, buildAndPushAndWait(t, s, p, clusterKubeconfig, failing))
+		t.Logf("error: %s", msg)
+		assert.Check(t, is.Contains(msg, "build-and-push: rollout step failed: rollout failed: deployment "+failing+"/podinfo"))
 		assert.Check(t, is.Contains(msg, fmt.Sprintf(fakekubelet.PullErrorMessage, res.reference)))
 		assert.Check(t, !strings.Contains(msg, "\n"), "error is not one line: %q", msg)
 	})
