@@ -130,17 +130,26 @@ func (c *giteaClient) deleteRepo(owner, name string) error {
 
 // deleteImage deletes every version of the container package owner/name.
 func (c *giteaClient) deleteImage(owner, name string) error {
-	versions, _, err := c.api.ListPackages(owner, gitea.ListPackagesOptions{})
-	if err != nil {
-		return fmt.Errorf("list the packages of %s: %w", owner, err)
-	}
-	for _, p := range versions {
-		if p.Type != "container" || p.Name != name {
-			continue
+	// Each version is one entry, and the search by name matches
+	// substrings, so the loop checks the name. Deleting shifts the pages,
+	// so it lists the first page again until nothing is left to delete.
+	for {
+		versions, _, err := c.api.ListPackages(owner, gitea.ListPackagesOptions{Type: "container", Q: name})
+		if err != nil {
+			return fmt.Errorf("list the images of %s: %w", owner, err)
 		}
-		if _, err := c.api.DeletePackage(owner, "container", name, p.Version); err != nil {
-			return fmt.Errorf("delete the image %s/%s:%s: %w", owner, name, p.Version, err)
+		deleted := 0
+		for _, p := range versions {
+			if p.Type != "container" || p.Name != name {
+				continue
+			}
+			if _, err := c.api.DeletePackage(owner, "container", name, p.Version); err != nil {
+				return fmt.Errorf("delete the image %s/%s:%s: %w", owner, name, p.Version, err)
+			}
+			deleted++
+		}
+		if deleted == 0 {
+			return nil
 		}
 	}
-	return nil
 }
