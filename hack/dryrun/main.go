@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -46,6 +45,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/incluster/incluster/internal/gomod"
 )
 
 // fieldManager owns the fields that the real applies (CRDs) set.
@@ -320,35 +321,11 @@ func crdFile(ctx context.Context, src string) (string, error) {
 	if !strings.Contains(module, "@") || path == "" {
 		return "", fmt.Errorf("invalid CRD source %q: want FILE or MODULE@VERSION=PATH", src)
 	}
-	dir, err := downloadModule(ctx, module)
+	dir, err := gomod.Download(ctx, module)
 	if err != nil {
 		return "", err
 	}
 	return filepath.Join(dir, filepath.FromSlash(path)), nil
-}
-
-func downloadModule(ctx context.Context, moduleVersion string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", moduleVersion)
-	// Outside any module, so the project's go.mod is neither read nor changed.
-	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GO111MODULE=on")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	var info struct {
-		Dir   string
-		Error string
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return "", fmt.Errorf("go mod download %s failed: %v: %s", moduleVersion, runErr, strings.TrimSpace(stderr.String()))
-	}
-	if info.Error != "" {
-		return "", fmt.Errorf("go mod download %s failed: %s", moduleVersion, info.Error)
-	}
-	if runErr != nil || info.Dir == "" {
-		return "", fmt.Errorf("go mod download %s failed: %v: %s", moduleVersion, runErr, strings.TrimSpace(stderr.String()))
-	}
-	return info.Dir, nil
 }
 
 // createNamespaces creates, for real, each namespace that a namespaced

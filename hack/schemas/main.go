@@ -23,12 +23,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/incluster/incluster/internal/gomod"
 )
 
 // formatVersion is part of the cache key. Bump it when a change to this
@@ -151,7 +152,7 @@ func parseCRDSource(s string) (module, path string, err error) {
 // files per variant. It builds them in a sibling folder and renames it, so
 // readers never see a half-written cache.
 func generate(ctx context.Context, dir, version string, crds []string) (int, error) {
-	k8sDir, err := downloadModule(ctx, kubernetesModule+"@"+version)
+	k8sDir, err := gomod.Download(ctx, kubernetesModule+"@"+version)
 	if err != nil {
 		return 0, err
 	}
@@ -169,7 +170,7 @@ func generate(ctx context.Context, dir, version string, crds []string) (int, err
 		if err != nil {
 			return 0, err
 		}
-		modDir, err := downloadModule(ctx, module)
+		modDir, err := gomod.Download(ctx, module)
 		if err != nil {
 			return 0, err
 		}
@@ -238,30 +239,4 @@ func writeFiles(dir string, files []schemaFile) error {
 		}
 	}
 	return nil
-}
-
-// downloadModule fetches module@version through the Go module proxy (or
-// the module cache) and returns its extracted folder.
-func downloadModule(ctx context.Context, moduleVersion string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", moduleVersion)
-	// Outside any module, so the project's go.mod is neither read nor changed.
-	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GO111MODULE=on")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	var info struct {
-		Dir   string
-		Error string
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return "", fmt.Errorf("go mod download %s failed: %v: %s", moduleVersion, runErr, strings.TrimSpace(stderr.String()))
-	}
-	if info.Error != "" {
-		return "", fmt.Errorf("go mod download %s failed: %s", moduleVersion, info.Error)
-	}
-	if runErr != nil || info.Dir == "" {
-		return "", fmt.Errorf("go mod download %s failed: %v: %s", moduleVersion, runErr, strings.TrimSpace(stderr.String()))
-	}
-	return info.Dir, nil
 }
