@@ -39,7 +39,7 @@ and opens no pull request. Both retry on concurrent commits to the
 branch until --timeout. --url is the http:// or https:// address of
 Gitea or of the git host, such as http://127.0.0.1:3000.
 
-The token comes from --token-file or $INCLUSTER_TOKEN. For Gitea it
+The token comes from --token-file, --token-secret or $INCLUSTER_TOKEN. For Gitea it
 needs the write:repository scope. The git backend sends it as the
 password of --username (default x-access-token).
 `
@@ -113,7 +113,7 @@ func runBump(ctx context.Context, s *streams, args []string) error {
 		return err
 	}
 
-	username, token, err := creds.resolve(s)
+	username, token, err := creds.resolve(ctx, s)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/incluster/incluster/pipeline/kubesecret"
+	"github.com/incluster/incluster/pipeline/rollout"
 )
 
 // Environment variables that the commands read.
@@ -135,6 +138,10 @@ func (l *stringList) Set(v string) error {
 type credentialFlags struct {
 	username  string
 	tokenFile string
+	// tokenSecret is NAMESPACE/NAME[:KEY] of a Kubernetes Secret that
+	// holds the token, read with kubeconfig (or the in-cluster config).
+	tokenSecret string
+	kubeconfig  string
 	// usernameOptional allows a token without a username, for servers
 	// that identify the user by the token alone.
 	usernameOptional bool
@@ -143,16 +150,60 @@ type credentialFlags struct {
 func (c *credentialFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.username, "username", "", "user name that the token belongs to (default $"+envUsername+")")
 	fs.StringVar(&c.tokenFile, "token-file", "", "read the token from this file, or from standard input if '-' (default: the value of $"+envToken+")")
+	fs.StringVar(&c.tokenSecret, "token-secret", "", "read the token from the Kubernetes Secret `NAMESPACE/NAME[:KEY]` (key default \""+kubesecret.DefaultKey+"\")")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig `file` for --token-secret (default $KUBECONFIG, then the in-cluster config)")
+}
+
+// parseSecretRef splits NAMESPACE/NAME[:KEY].
+func parseSecretRef(ref string) (namespace, name, key string, err error) {
+	rest, key, _ := strings.Cut(ref, ":")
+	namespace, name, ok := strings.Cut(rest, "/")
+	if !ok || namespace == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", "", usagef("--token-secret %q: expected NAMESPACE/NAME or NAMESPACE/NAME:KEY", ref)
+	}
+	return namespace, name, key, nil
+}
+
+// secretToken reads the token from the Secret that --token-secret names.
+func (c *credentialFlags) secretToken(ctx context.Context, s *streams) (string, error) {
+	namespace, name, key, err := parseSecretRef(c.tokenSecret)
+	if err != nil {
+		return "", err
+	}
+	kubeconfig := c.kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = s.getenv("KUBECONFIG")
+	}
+	client, _, err := rollout.NewClient(kubeconfig)
+	if err != nil {
+		return "", fmt.Errorf("read the token: %w", err)
+	}
+	token, err := kubesecret.Token(ctx, client, namespace, name, key)
+	if err != nil {
+		return "", fmt.Errorf("read the token: %w", err)
+	}
+	return token, nil
 }
 
 // resolve returns the username and the token. Without a token file or
 // $INCLUSTER_TOKEN, the token is empty (anonymous access).
-func (c *credentialFlags) resolve(s *streams) (username, token string, err error) {
+func (c *credentialFlags) resolve(ctx context.Context, s *streams) (username, token string, err error) {
 	username = c.username
 	if username == "" {
 		username = s.getenv(envUsername)
 	}
+	if c.tokenSecret != "" && c.tokenFile != "" {
+		return "", "", usagef("--token-file and --token-secret conflict: give one")
+	}
+	if c.kubeconfig != "" && c.tokenSecret == "" {
+		return "", "", usagef("--kubeconfig needs --token-secret")
+	}
 	switch {
+	case c.tokenSecret != "":
+		token, err = c.secretToken(ctx, s)
+		if err != nil {
+			return "", "", err
+		}
 	// A token file that is missing, unreadable or empty is a failure
 	// (exit code 1), not a usage error: the command line is right, but
 	// the file, such as a mounted Secret, is not.

@@ -26,7 +26,7 @@ without a version tag, or that does not exist yet, gives v0.1.
 With --commit, print the commit's short SHA: its first 7 hexadecimal
 digits, or --length of them (4 to 128). This needs no registry.
 
-The token comes from --token-file or $INCLUSTER_TOKEN; without one the
+The token comes from --token-file, --token-secret or $INCLUSTER_TOKEN; without one the
 registry is read anonymously. For Gitea the token needs the read:package
 scope. Each request waits at most a minute for the registry's response,
 and --timeout bounds the whole command.
@@ -61,7 +61,7 @@ func runNextTag(ctx context.Context, s *streams, args []string) error {
 	if err := checkTimeout("next-tag", *timeout); err != nil {
 		return err
 	}
-	username, token, err := creds.resolve(s)
+	username, token, err := creds.resolve(ctx, s)
 	if err != nil {
 		return err
 	}

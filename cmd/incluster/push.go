@@ -30,7 +30,7 @@ the image is left alone and the command succeeds. A tag that points at a
 different digest is not moved unless --overwrite is given: the command
 exits with code 3 and prints both digests.
 
-The token comes from --token-file or $INCLUSTER_TOKEN; without one the
+The token comes from --token-file, --token-secret or $INCLUSTER_TOKEN; without one the
 push is anonymous. For Gitea the token needs the write:package scope.
 Registries at localhost:PORT and 127.0.0.1 are reached over plain HTTP;
 name other plain-HTTP registries with --insecure. Each request waits at
@@ -62,7 +62,7 @@ func runPush(ctx context.Context, s *streams, args []string) error {
 		return err
 	}
 	image, ref := positional[0], positional[1]
-	username, token, err := creds.resolve(s)
+	username, token, err := creds.resolve(ctx, s)
 	if err != nil {
 		return err
 	}
