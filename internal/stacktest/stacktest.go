@@ -19,9 +19,9 @@ type Stack struct {
 	GiteaUser string
 	// GiteaToken is the admin's access token, read from the token file.
 	GiteaToken string
-	// Registry is the OCI registry host as the host sees it (127.0.0.1:3000).
+	// Registry is the OCI registry host on the host network (127.0.0.1:3000).
 	Registry string
-	// ClusterGitea is Gitea's host:port as containers in the engine see it.
+	// ClusterGitea is Gitea's host:port on the engine's container network.
 	ClusterGitea string
 	// ClusterGoProxy is the GOPROXY URL that containers in the engine use.
 	ClusterGoProxy string
