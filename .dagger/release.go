@@ -219,6 +219,9 @@ func (m *Incluster) BuildAndPush(
 		repository: manifestRepo, path: manifestPath, branch: branch,
 		image: manifestImage, runURL: runUrl, log: log,
 	}
+	// NOTE: the checks above read no server. A token that the registry or
+	// Gitea rejects, or a missing manifest repository, fails only at the
+	// publish or bump step, after the tests and the build.
 	if err := target.validate(); err != nil {
 		return nil, fmt.Errorf("build-and-push: %w", err)
 	}
