@@ -32,11 +32,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/incluster/incluster/internal/toolmain"
 )
 
 // pipelineStep is the id of the workflow step that runs build-and-push.
@@ -50,15 +50,7 @@ const manifestPath = "hello/deployment.yaml"
 var errChecks = errors.New("checks failed")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "actrun: %v\n", err)
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	toolmain.Run("actrun", run)
 }
 
 type config struct {

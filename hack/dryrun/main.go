@@ -26,10 +26,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -47,6 +45,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/incluster/incluster/internal/gomod"
+	"github.com/incluster/incluster/internal/toolmain"
 )
 
 // fieldManager owns the fields that the real applies (CRDs) set.
@@ -76,15 +75,7 @@ func (f *crdFlag) Set(v string) error {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "dryrun: %v\n", err)
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	toolmain.Run("dryrun", run)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -18,18 +18,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/incluster/incluster/internal/gomod"
+	"github.com/incluster/incluster/internal/toolmain"
 )
 
 // formatVersion is part of the cache key. Bump it when a change to this
@@ -59,15 +57,7 @@ func (f *crdFlag) Set(v string) error {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "schemas: %v\n", err)
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	toolmain.Run("schemas", run)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
