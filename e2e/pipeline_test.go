@@ -32,6 +32,9 @@ type pipeline struct {
 	pkg          string
 	manifestRepo string
 	manifestPath string
+	// extraArgs are further build-and-push flags, such as the rollout
+	// step's.
+	extraArgs []string
 }
 
 // buildAndPush runs dagger call build-and-push for p. The images are
@@ -65,6 +68,7 @@ func buildAndPush(t *testing.T, s stacktest.Stack, p pipeline) daggerRun {
 	if p.pkg != "" {
 		args = append(args, "--pkg", p.pkg)
 	}
+	args = append(args, p.extraArgs...)
 	// The report holds the step outputs image, digest and commit, as the
 	// workflow reads them.
 	report := filepath.Join(t.TempDir(), "report")

@@ -123,31 +123,13 @@ func TestPodinfoRollout(t *testing.T) {
 // with the rollout step waiting in namespace through the kubeconfig file.
 func buildAndPushAndWait(t *testing.T, s stacktest.Stack, p pipeline, kubeconfig, namespace string) daggerRun {
 	t.Helper()
-	report := filepath.Join(t.TempDir(), "report")
-	args := []string{
-		"-m", moduleRoot(t), "call", "build-and-push",
-		"--source", p.src.dir,
-		"--registry", s.ClusterGitea,
-		"--owner", p.acct.name,
-		"--app", p.app,
-		"--username", p.acct.name,
-		"--token", "env:" + tokenEnv,
-		"--manifest-repo", p.manifestRepo,
-		"--manifest-path", p.manifestPath,
-		"--gitea-url", "http://" + s.ClusterGitea,
-		"--go-image", s.GoImage,
-		"--base-image", s.BaseImage,
-		"--goproxy", s.ClusterGoProxy,
-		"--pkg", p.pkg,
+	p.extraArgs = append(p.extraArgs,
 		"--wait-rollout",
-		"--kubeconfig", "file:" + kubeconfig,
+		"--kubeconfig", "file:"+kubeconfig,
 		"--rollout-namespace", namespace,
 		"--rollout-timeout", rolloutTimeout,
-		"report", "--output", report,
-	}
-	run := runDagger(t, s, t.TempDir(), []string{tokenEnv + "=" + p.acct.token}, []secret{p.acct.secret()}, args...)
-	run.report = report
-	return run
+	)
+	return buildAndPush(t, s, p)
 }
 
 // waitRollout runs the module's wait-rollout for image in namespace.

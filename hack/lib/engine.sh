@@ -191,7 +191,7 @@ EOF
 		--network-cidr "$INCLUSTER_ENGINE_CIDR"
 
 	if ! wait_for "the engine" 60 engine_ready; then
-		log "the engine did not answer on $ENGINE_SOCK within 60s (log: $INCLUSTER_LOGS/engine.log)"
+		log "the engine did not respond on $ENGINE_SOCK within 60s (log: $INCLUSTER_LOGS/engine.log)"
 		return 1
 	fi
 }

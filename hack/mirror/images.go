@@ -49,7 +49,7 @@ tty:x:5:
 staff:x:50:
 nonroot:x:65532:
 `
-	// Go's resolver reads hosts before DNS only when nsswitch.conf says so.
+	// Go's resolver reads /etc/hosts before DNS only when nsswitch.conf lists files first.
 	nsswitch = "hosts: files dns\n"
 )
 
@@ -125,7 +125,7 @@ func newImage(cfg v1.Config) (v1.Image, error) {
 	})
 }
 
-// appendLayer appends layer with a history entry that says what it holds.
+// appendLayer appends layer with a history entry that describes its contents.
 func appendLayer(img v1.Image, layer v1.Layer, createdBy string) (v1.Image, error) {
 	return mutate.Append(img, mutate.Addendum{
 		Layer:   layer,

@@ -16,8 +16,8 @@ const (
 	objectMetaName = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 )
 
-// intOrString is what an int-or-string field accepts: the API server takes
-// both `port: 8080` and `port: http`.
+// intOrString returns the schema of an int-or-string field. The API server
+// takes both `port: 8080` and `port: http`.
 func intOrString() map[string]any {
 	return map[string]any{"oneOf": []any{
 		map[string]any{"type": "string"},
@@ -25,7 +25,7 @@ func intOrString() map[string]any {
 	}}
 }
 
-// quantity is what a resource.Quantity field accepts. The OpenAPI spec
+// quantity returns the schema of a resource.Quantity field. The OpenAPI spec
 // types it as a string, but the API server also decodes JSON numbers, so
 // `cpu: 1` is valid.
 func quantity() map[string]any {
